@@ -1,0 +1,119 @@
+"""The Decoder protocol, the event types decoders produce (FlowId, ProtocolEvent), and shared helpers.
+
+A decoder is created per flow with the flow's `FlowId`. The FlowTable hands it reassembled, in-order bytes of
+each direction (`feed`), tells it about holes in the stream (`gap`) and the end of the flow (`close`). UDP
+decoders get one datagram per `feed`. A decoder never raises on bad bytes: it returns `weird` events and either
+resynchronises or sets `failed` (a protocol violation), after which the FlowTable stops feeding it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+@dataclass(frozen=True, slots=True)
+class FlowId:
+    """Identity of one connection: Zeek-style uid and originator/responder endpoints."""
+
+    uid: str
+    orig_h: str
+    orig_p: int
+    resp_h: str
+    resp_p: int
+    proto: str  # "tcp" | "udp" | "icmp"
+
+    def endpoints(self, is_orig: bool) -> tuple[str, int, str, int]:
+        """The true (src, sport, dst, dport) of a message sent by the originator (is_orig) or the responder."""
+        if is_orig:
+            return self.orig_h, self.orig_p, self.resp_h, self.resp_p
+        return self.resp_h, self.resp_p, self.orig_h, self.orig_p
+
+
+# ProtocolEvent.kind values
+REQUEST = "request"
+RESPONSE = "response"
+EXCEPTION = "exception"
+WEIRD = "weird"
+NOTICE = "notice"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolEvent:
+    """One decoded message (or a weird): who sent it to whom, what operation, and its typed fields."""
+
+    ts: float
+    flow: FlowId | None
+    protocol: str
+    op: str
+    kind: str
+    is_orig: bool
+    src: str
+    dst: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str | None:
+        """The uid of the flow this event was decoded from, if any."""
+        return self.flow.uid if self.flow is not None else None
+
+
+
+
+class Decoder(Protocol):
+    """What the FlowTable needs from a protocol decoder."""
+
+    name: ClassVar[str]
+    transport: ClassVar[str]
+    ports: ClassVar[frozenset[int]]
+    failed: bool
+
+    @classmethod
+    def probe(cls, payload: bytes, is_orig: bool) -> bool:
+        """True when the first payload bytes of a flow look like this protocol."""
+        ...
+
+    def feed(self, data: bytes, is_orig: bool, ts: float) -> list[ProtocolEvent]:
+        """Decode the next in-order bytes of one direction (or one datagram) into events."""
+        ...
+
+    def gap(self, is_orig: bool, ts: float, length: int) -> list[ProtocolEvent]:
+        """Report `length` missing bytes in one direction; buffered partial messages are dropped."""
+        ...
+
+    def close(self, ts: float) -> list[ProtocolEvent]:
+        """The flow ended: report what is still pending (unanswered requests, partial messages)."""
+        ...
+
+
+class DecoderFactory(Protocol):
+    """A decoder class: constructible from a FlowId, with its class-level metadata and probe."""
+
+    name: ClassVar[str]
+    transport: ClassVar[str]
+    ports: ClassVar[frozenset[int]]
+
+    def __call__(self, flow: FlowId) -> Decoder:
+        """Create a decoder for one flow."""
+        ...
+
+    def probe(self, payload: bytes, is_orig: bool) -> bool:
+        """True when the first payload bytes of a flow look like this protocol."""
+        ...
+
+
+def unknown(code: int) -> str:
+    """The name of an unknown code, as Zeek renders it: `unknown-N`."""
+    return f"unknown-{code}"
+
+
+def weird(
+    flow: FlowId | None, protocol: str, name: str, ts: float, is_orig: bool, addl: str = "", **extra: Any
+) -> ProtocolEvent:
+    """A weird event: something malformed or unexpected, named in Zeek's weird.log habit."""
+    if flow is not None:
+        src, _, dst, _ = flow.endpoints(is_orig)
+    else:
+        src = dst = ""
+    fields: dict[str, Any] = {"name": name, "addl": addl}
+    fields.update(extra)
+    return ProtocolEvent(ts, flow, protocol, name, WEIRD, is_orig, src, dst, fields)
