@@ -1,0 +1,145 @@
+"""The `otwatch` command: replay a capture, run on a live interface, show the inventory."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import FrameType
+
+from appliance.config import Config, ConfigError, load_config
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def otwatch_version() -> str:
+    """The installed distribution's version."""
+    try:
+        return version("otwatch")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="otwatch", description="Passive OT/IoT network monitoring for data centers."
+    )
+    parser.add_argument("--version", action="version", version=f"otwatch {otwatch_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="YAML config file (validated before anything starts)")
+    common.add_argument(
+        "--state", type=Path, metavar="DIR", help="state directory (default: state_dir from the config, /var/lib/otwatch)"
+    )
+
+    replay = sub.add_parser(
+        "replay", parents=[common], help="decode a pcap/pcapng file into JSON-lines logs",
+        description="Decode a pcap or pcapng capture, write one JSON-lines log per concern into --out, "
+        "update the inventory in the state directory and print a summary.",
+    )
+    replay.add_argument("capture", type=Path, help="pcap or pcapng file")
+    replay.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for the JSONL logs")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    replay.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    run = sub.add_parser(
+        "run", parents=[common], help="monitor a live interface until SIGTERM/SIGINT",
+        description="Capture on a live interface (needs CAP_NET_RAW), decode, log, keep the inventory and serve "
+        "Prometheus metrics until SIGTERM or SIGINT.",
+    )
+    run.add_argument("--interface", "-i", help="interface to capture on (default: capture.interface from the config)")
+    run.add_argument(
+        "--web.listen-address", dest="listen", metavar="HOST:PORT",
+        help="address for /metrics (default: web.listen_address from the config, ':9847')",
+    )
+    run.add_argument("--log-dir", type=Path, metavar="DIR", help="directory for the JSONL logs (default: STATE/logs)")
+
+    inv = sub.add_parser(
+        "inventory", parents=[common], help="show the assets the sensor knows",
+        description="Print the asset inventory kept in the state directory.",
+    )
+    inv.add_argument("--json", action="store_true", help="one JSON object per asset instead of a table")
+    return parser
+
+
+def _state_dir(args: argparse.Namespace, config: Config) -> Path:
+    return Path(args.state) if args.state is not None else config.state_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `otwatch` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"otwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from appliance.commands import inventory_command, replay_command, run_command
+
+    try:
+        if args.command == "replay":
+            return replay_command(args, config, _state_dir(args, config))
+        if args.command == "run":
+            return run_command(args, config, _state_dir(args, config))
+        return inventory_command(args, config, _state_dir(args, config))
+    except KeyboardInterrupt:
+        return 130
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the capture loop polls it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        """Route SIGTERM and SIGINT to this flag."""
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signal = signum
+        self.event.set()
+
+    def is_set(self) -> bool:
+        """True once a stop signal arrived."""
+        return self.event.is_set()
+
+
+def summary_lines(summary: dict[str, object]) -> list[str]:
+    """Render a replay summary as short human-readable lines."""
+    events = summary["events_by_protocol"]
+    assets = summary["assets_by_category"]
+    assert isinstance(events, dict) and isinstance(assets, dict)
+    lines = [
+        f"packets      {summary['packets']:,} ({summary['bytes']:,} bytes)",
+        f"flows        {summary['flows']:,}",
+        "events       " + (", ".join(f"{p} {n:,}" for p, n in sorted(events.items())) or "none"),
+        "assets       " + (", ".join(f"{c} {n}" for c, n in sorted(assets.items())) or "none"),
+        f"weird        {summary['weird']:,}",
+        f"skipped      {summary['skipped']:,} frames not decoded (unsupported link/ethertype, fragments, ...)",
+        f"time         {summary['seconds']:.2f} s, {summary['packets_per_second']:,.0f} packets/s",
+    ]
+    if summary.get("truncated"):
+        lines.append(f"TRUNCATED    {summary['truncated']}")
+    return lines
+
+
+def count_by(values: list[str]) -> dict[str, int]:
+    """Count equal strings."""
+    return dict(Counter(values))
+
+
+def elapsed_since(start: float) -> float:
+    """Seconds since a perf_counter reading."""
+    return time.perf_counter() - start

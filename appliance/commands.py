@@ -1,0 +1,190 @@
+"""The work behind each `otwatch` subcommand: replay, run, inventory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from appliance.capture.pcapfile import PcapReader
+from appliance.cli import StopFlag, otwatch_version, summary_lines
+from appliance.config import Config, parse_listen_address
+from appliance.inventory import AssetInventory
+from appliance.pipeline import Pipeline, op_class, zone_map
+from appliance.progress import ProgressBar
+from appliance.store import Store
+from appliance.tables import asset_rows, render_table
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def _fail(message: str) -> int:
+    print(f"otwatch: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _open_store(state_dir: Path) -> Store:
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return Store(state_dir)
+    except OSError as exc:
+        raise SystemExit(
+            f"otwatch: cannot use state directory {state_dir}: {exc.strerror or exc} (choose one with --state DIR)"
+        ) from None
+
+
+def _load_inventory(config: Config, store: Store) -> AssetInventory:
+    inventory = AssetInventory(zone_map(config), router_mac_threshold=config.inventory.router_mac_threshold)
+    inventory.load(store.load_assets())
+    return inventory
+
+
+def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) -> int:
+    """Decode a capture file into JSONL logs, update the stored inventory, print a summary."""
+    try:
+        reader = PcapReader(args.capture)
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc))
+    out: Path = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _fail(f"cannot create output directory {out}: {exc.strerror or exc}")
+    store = _open_store(state_dir)
+    inventory = _load_inventory(config, store)
+    pipeline = Pipeline(config, out, inventory)
+    bar = None
+    if not args.no_progress and sys.stderr.isatty():
+        bar = ProgressBar(total_bytes=reader.file_size, bytes_done=lambda: reader.bytes_read)
+    start = time.perf_counter()
+    with reader:
+        pipeline.run(reader, progress=bar.update if bar else None)
+    pipeline.finish()
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+    assets = inventory.snapshot()
+    store.save_assets(assets)
+    store.close()
+    stats = pipeline.stats
+    events: Counter[str] = Counter()
+    for (protocol, _op, kind), n in stats.events.items():
+        if kind != "weird":
+            events[protocol] += n
+    summary: dict[str, Any] = {
+        "capture": str(args.capture),
+        "packets": stats.packets,
+        "bytes": stats.bytes,
+        "flows": stats.flows_total,
+        "events_by_protocol": dict(sorted(events.items())),
+        "assets_by_category": dict(sorted(Counter(a.category for a in assets).items())),
+        "weird": sum(stats.weird.values()),
+        "skipped": sum(pipeline.dissector.skipped.values()),
+        "seconds": seconds,
+        "packets_per_second": stats.packets / seconds if seconds > 0 else 0.0,
+        "truncated": reader.truncated,
+        "out": str(out),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print("\n".join(summary_lines(summary)))
+    if reader.truncated:
+        print(f"otwatch: warning: {reader.truncated}; the packets before it were decoded", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> int:
+    """Monitor a live interface until SIGTERM/SIGINT, serving /metrics, then flush and exit."""
+    from prometheus_client import CollectorRegistry
+
+    from appliance.capture.live import LiveCapture
+    from appliance.export.prometheus import OtwatchCollector
+    from appliance.export.web import start_web
+
+    interface = args.interface or config.capture.interface
+    if not interface:
+        return _fail("no interface: give --interface IFACE or capture.interface in the config")
+    listen = args.listen or config.web.listen_address
+    try:
+        parse_listen_address(listen)
+    except ValueError as exc:
+        return _fail(f"--web.listen-address: {exc}")
+    cc = config.capture
+    try:
+        capture = LiveCapture(
+            interface, snaplen=cc.snaplen, block_size=cc.ring_block_size, block_count=cc.ring_block_count,
+            promisc=cc.promiscuous,
+        )
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc))
+    store = _open_store(state_dir)
+    inventory = _load_inventory(config, store)
+    log_dir = args.log_dir or config.log_dir or state_dir / "logs"
+    pipeline = Pipeline(config, log_dir, inventory)
+    published = {"stats": pipeline.stats.snapshot(), "assets": inventory.snapshot()}
+
+    registry = CollectorRegistry()
+    registry.register(
+        OtwatchCollector(
+            lambda: published["stats"], lambda: published["assets"], op_class,
+            {"version": otwatch_version()}, max_asset_series=config.metrics.max_asset_series,
+        )
+    )
+    try:
+        server = start_web(listen, registry)
+    except OSError as exc:
+        capture.close()
+        return _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
+    stop = StopFlag()
+    stop.install()
+    threading.Thread(target=lambda: (stop.event.wait(), capture.stop()), daemon=True).start()
+    last_publish = last_save = time.monotonic()
+
+    def tick(_packets: int) -> None:
+        nonlocal last_publish, last_save
+        now = time.monotonic()
+        if now - last_publish >= 1.0:
+            published["stats"] = pipeline.stats.snapshot()
+            published["assets"] = inventory.snapshot()
+            last_publish = now
+        if now - last_save >= config.inventory.save_interval:
+            store.save_assets(published["assets"])
+            last_save = now
+
+    print(f"otwatch: capturing on {interface}, metrics on {listen}", file=sys.stderr, flush=True)
+    try:
+        pipeline.run(capture, progress=tick, every=256, should_stop=stop.is_set)
+    finally:
+        capture.close()
+        pipeline.finish()
+        store.save_assets(inventory.snapshot())
+        store.close()
+        server.stop()
+    print(f"otwatch: stopped after {pipeline.stats.packets} packets", file=sys.stderr)
+    return EXIT_OK
+
+
+def inventory_command(args: argparse.Namespace, config: Config, state_dir: Path) -> int:
+    """Print the stored inventory as a table or JSON lines."""
+    try:
+        store = Store.open_readonly(state_dir)
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc))
+    assets = store.load_assets()
+    store.close()
+    if args.json:
+        for asset in assets:
+            print(json.dumps(asset.to_dict(), sort_keys=True))
+        return EXIT_OK
+    if not assets:
+        print(f"no assets in {state_dir}")
+        return EXIT_OK
+    print(render_table(asset_rows(assets)))
+    return EXIT_OK

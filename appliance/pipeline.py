@@ -1,0 +1,136 @@
+"""The sensor pipeline: frames in, dissected packets through the FlowTable, events to logs, inventory and counters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from appliance.capture.dissect import Dissector
+from appliance.config import Config
+from appliance.export.jsonl import JsonlLogs
+from appliance.flows import FlowTable
+from appliance.inventory import AssetInventory
+from appliance.model import WEIRD, Flow, ProtocolEvent
+from appliance.stats import PipelineStats
+from appliance.zones import Zone, ZoneMap
+from protocols import DECODERS
+
+Frame = tuple[int, float, bytes, int]
+
+
+def zone_map(config: Config) -> ZoneMap:
+    """Build the ZoneMap from the configured zones."""
+    return ZoneMap([Zone(z.name, tuple(z.cidrs), z.domain, z.purdue_level) for z in config.zones])
+
+
+def op_class(protocol: str, op: str) -> str:
+    """The operation class (read, write, command, ...) of a protocol operation, from the decoder's table."""
+    for decoder in DECODERS:
+        if decoder.name == protocol:
+            return getattr(decoder, "op_classes", {}).get(op, "other")
+    return "other"
+
+
+class Pipeline:
+    """Owns the dissector, FlowTable, inventory and logs; every method runs on the one pipeline thread."""
+
+    def __init__(self, config: Config, log_dir: Path | None, inventory: AssetInventory | None = None) -> None:
+        self.config = config
+        self.stats = PipelineStats()
+        self.dissector = Dissector()
+        self.logs = JsonlLogs(log_dir) if log_dir is not None else None
+        self.inventory = inventory if inventory is not None else AssetInventory(zone_map(config))
+        self.lock = threading.Lock()  # held while the pipeline mutates state that snapshot readers copy
+        fc = config.flows
+        self.flows = FlowTable(
+            DECODERS,
+            self._on_event,
+            self._on_flow,
+            max_flows=fc.max_flows,
+            tcp_idle=fc.tcp_idle_timeout,
+            udp_idle=fc.udp_idle_timeout,
+            icmp_idle=fc.icmp_idle_timeout,
+            max_ooo_bytes=fc.max_out_of_order_bytes,
+            uid_seed=config.uid_seed,
+        )
+
+    def _on_event(self, ev: ProtocolEvent) -> None:
+        stats = self.stats
+        stats.events[(ev.protocol, ev.op, ev.kind)] += 1
+        if ev.kind == WEIRD:
+            stats.weird[(ev.protocol, ev.op)] += 1
+        if self.logs is not None:
+            self.logs.write_event(ev)
+        self.inventory.on_event(ev)
+
+    def _on_flow(self, flow: Flow) -> None:
+        if self.logs is not None:
+            self.logs.write_flow(flow)
+        self.inventory.on_flow(flow)
+
+    def run(
+        self,
+        frames: Iterable[Frame],
+        *,
+        progress: Callable[[int], None] | None = None,
+        every: int = 65536,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """Push every frame through the pipeline; call `progress(packets)` every `every` packets."""
+        stats = self.stats
+        dissect = self.dissector.dissect
+        process = self.flows.process
+        packets = stats.packets
+        nbytes = stats.bytes
+        ts = 0.0
+        next_report = packets + every
+        if not packets:
+            frames = self._note_first(frames)
+        try:
+            for linktype, ts, data, wire_len in frames:
+                packets += 1
+                nbytes += wire_len
+                pkt = dissect(linktype, ts, data, wire_len)
+                if pkt is not None:
+                    process(pkt)
+                if packets >= next_report:
+                    next_report = packets + every
+                    self._sync(packets, nbytes, ts)
+                    if progress is not None:
+                        progress(packets)
+                    if should_stop is not None and should_stop():
+                        break
+        finally:
+            self._sync(packets, nbytes, ts)
+
+    def _note_first(self, frames: Iterable[Frame]) -> Iterable[Frame]:
+        it = iter(frames)
+        for frame in it:
+            self.stats.first_packet_ts = frame[1]
+            yield frame
+            break
+        yield from it
+
+    def _sync(self, packets: int, nbytes: int, ts: float) -> None:
+        stats = self.stats
+        stats.packets = packets
+        stats.bytes = nbytes
+        if ts:
+            stats.last_packet_ts = max(stats.last_packet_ts, ts)
+        stats.skipped.clear()
+        stats.skipped.update(self.dissector.skipped)
+        stats.flows_live = self.flows.live
+        stats.flows_total = self.flows.total
+        stats.flows_evicted = self.flows.evicted
+
+    def finish(self) -> None:
+        """End of input: close every live flow, flush logs and write the asset table."""
+        self.flows.flush()
+        stats = self.stats
+        stats.flows_live = self.flows.live
+        stats.flows_total = self.flows.total
+        stats.flows_evicted = self.flows.evicted
+        if self.logs is not None:
+            self.logs.write_assets(self.inventory.snapshot())
+            self.logs.close()
