@@ -89,3 +89,160 @@ def mac_str(mac: bytes) -> str:
 
 
 ZERO_MAC = b"\x00" * 6
+
+
+# --- Asset inventory types ---------------------------------------------------------------------------------
+
+from typing import Any  # noqa: E402  (appended section: kept with the types that use it)
+
+__all__ += ["Asset", "Attribute", "Role"]
+
+ASSET_ATTRIBUTES = ("vendor", "model", "firmware", "product_code", "product_name", "mac_vendor")
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """One fact about an asset, where it came from (`modbus/fc43`, `oui`) and how sure we are of it (0..1)."""
+
+    value: str
+    source: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"value": self.value, "source": self.source, "confidence": self.confidence}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Attribute | None:
+        """The attribute from `to_dict` output; None for None or a malformed value."""
+        if not isinstance(data, dict) or not isinstance(data.get("value"), str):
+            return None
+        return cls(data["value"], str(data.get("source", "")), float(data.get("confidence", 0.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """What an asset does in one protocol: `client` or `server`, the unit ids and the peers in that role."""
+
+    protocol: str
+    role: str
+    units: tuple[int, ...] = ()
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """An inventory entry: identity, category with its evidence, zone, identity attributes, roles."""
+
+    asset_id: str
+    ip: str
+    mac: str | None
+    first_seen: float
+    last_seen: float
+    category: str = "unknown"
+    category_rule: str = ""
+    category_evidence: str = ""
+    category_confidence: float = 0.0
+    via_mac: str | None = None  # the gateway MAC this address was seen behind (its own MAC is unknown)
+    zone: str | None = None
+    domain: str | None = None
+    purdue_level: float | None = None
+    vendor: Attribute | None = None
+    model: Attribute | None = None
+    firmware: Attribute | None = None
+    product_code: Attribute | None = None
+    product_name: Attribute | None = None
+    mac_vendor: Attribute | None = None
+    protocols: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
+    peers: tuple[str, ...] = ()
+    events_sent: tuple[tuple[str, str, int], ...] = ()  # (protocol, op class, count), sorted
+    events_received: tuple[tuple[str, str, int], ...] = ()
+    flows: int = 0
+    ot_traffic: bool = False  # took part in OT/IoT traffic (by protocol or well-known port)
+
+    def role_map(self) -> dict[str, dict[str, set[int]]]:
+        """Roles as `{"modbus": {"server": {1, 2}}}`: protocol -> role -> unit ids."""
+        out: dict[str, dict[str, set[int]]] = {}
+        for r in self.roles:
+            out.setdefault(r.protocol, {})[r.role] = set(r.units)
+        return out
+
+    def has_role(self, protocol: str, role: str) -> bool:
+        """True when the asset acts as `role` (client, server) in `protocol`."""
+        return any(r.protocol == protocol and r.role == role for r in self.roles)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with a fixed key order; `Asset.from_dict` reverses it."""
+        roles: dict[str, dict[str, dict[str, list[Any]]]] = {}
+        for r in self.roles:
+            roles.setdefault(r.protocol, {})[r.role] = {"units": list(r.units), "peers": list(r.peers)}
+        out: dict[str, Any] = {
+            "asset_id": self.asset_id,
+            "ip": self.ip,
+            "mac": self.mac,
+            "via_mac": self.via_mac,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "category": self.category,
+            "category_rule": self.category_rule,
+            "category_evidence": self.category_evidence,
+            "category_confidence": self.category_confidence,
+            "zone": self.zone,
+            "domain": self.domain,
+            "purdue_level": self.purdue_level,
+        }
+        for name in ASSET_ATTRIBUTES:
+            attr: Attribute | None = getattr(self, name)
+            out[name] = attr.to_dict() if attr is not None else None
+        out["protocols"] = list(self.protocols)
+        out["roles"] = roles
+        out["peers"] = list(self.peers)
+        out["events_sent"] = [list(t) for t in self.events_sent]
+        out["events_received"] = [list(t) for t in self.events_received]
+        out["flows"] = self.flows
+        out["ot_traffic"] = self.ot_traffic
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Asset:
+        """Rebuild an asset from `to_dict` output (raises KeyError/TypeError/ValueError when malformed)."""
+        roles = tuple(
+            Role(
+                proto,
+                role,
+                tuple(int(u) for u in v.get("units", ())),
+                tuple(str(p) for p in v.get("peers", ())),
+            )
+            for proto, by_role in sorted(d.get("roles", {}).items())
+            for role, v in sorted(by_role.items())
+        )
+        level = d.get("purdue_level")
+        return cls(
+            asset_id=str(d["asset_id"]),
+            ip=str(d["ip"]),
+            mac=d.get("mac"),
+            first_seen=float(d["first_seen"]),
+            last_seen=float(d["last_seen"]),
+            category=str(d.get("category", "unknown")),
+            category_rule=str(d.get("category_rule", "")),
+            category_evidence=str(d.get("category_evidence", "")),
+            category_confidence=float(d.get("category_confidence", 0.0)),
+            via_mac=d.get("via_mac"),
+            zone=d.get("zone"),
+            domain=d.get("domain"),
+            purdue_level=float(level) if level is not None else None,
+            vendor=Attribute.from_dict(d.get("vendor")),
+            model=Attribute.from_dict(d.get("model")),
+            firmware=Attribute.from_dict(d.get("firmware")),
+            product_code=Attribute.from_dict(d.get("product_code")),
+            product_name=Attribute.from_dict(d.get("product_name")),
+            mac_vendor=Attribute.from_dict(d.get("mac_vendor")),
+            protocols=tuple(str(p) for p in d.get("protocols", ())),
+            roles=roles,
+            peers=tuple(str(p) for p in d.get("peers", ())),
+            events_sent=tuple((str(p), str(c), int(n)) for p, c, n in d.get("events_sent", ())),
+            events_received=tuple((str(p), str(c), int(n)) for p, c, n in d.get("events_received", ())),
+            flows=int(d.get("flows", 0)),
+            ot_traffic=bool(d.get("ot_traffic", False)),
+        )
