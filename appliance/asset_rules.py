@@ -11,23 +11,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.model import Asset, Attribute
+from appliance.model import ASSET_ATTRIBUTES, Asset, Attribute, Role
 
 MAX_PEERS = 128  # peers kept per asset
 MAX_ROLE_PEERS = 64  # peers kept per (protocol, role)
 MAX_UNITS = 256
 MAX_ATTR_LEN = 128
-_IP_CACHE_MAX = 1 << 16
 
 OT_PROTOCOLS = frozenset(
-    {"modbus", "bacnet", "mqtt", "dnp3", "s7comm", "enip", "cip", "iec104", "opcua", "knx", "profinet", "umas"}
+    {"modbus", "bacnet", "mqtt", "dnp3", "s7comm", "enip", "cip", "iec104", "opcua", "knx", "profinet"}
 )
 OT_PORTS = frozenset({502, 102, 1883, 8883, 2222, 2404, 4840, 20000, 44818, 47808})
 
 FC43 = "modbus/fc43"
 OUI = "oui"
-# FC43 object name -> (asset attribute, confidence)
-_FC43_OBJECTS = (
+# FC43 object name -> asset attribute, confidence (a device's own claim: high, not certain)
+FC43_OBJECTS = (
     ("vendor_name", "vendor", 0.9),
     ("product_code", "product_code", 0.9),
     ("revision", "firmware", 0.9),
@@ -38,12 +37,16 @@ _FC43_OBJECTS = (
     ("product_code", "model", 0.6),
 )
 
-_DIAGNOSTIC_OPS = frozenset({"diagnostics", "get_comm_event_counter", "get_comm_event_log", "read_exception_status"})
-_DISCOVERY_OPS = frozenset({"read_device_identification", "report_server_id", "who_is", "i_am", "who_has", "i_have"})
+_DIAGNOSTIC_OPS = frozenset(
+    {"diagnostics", "get_comm_event_counter", "get_comm_event_log", "read_exception_status"}
+)
+_DISCOVERY_OPS = frozenset(
+    {"read_device_identification", "report_server_id", "who_is", "i_am", "who_has", "i_have"}
+)
 
 
 def default_op_class(protocol: str, op: str) -> str:
-    """A name-based operation class (read, write, command, discovery, diagnostic, other) for when none is given."""
+    """A name-based operation class (read, write, command, discovery, diagnostic, other): the fallback."""
     if op in _DISCOVERY_OPS:
         return "discovery"
     if op in _DIAGNOSTIC_OPS:
@@ -58,7 +61,7 @@ def default_op_class(protocol: str, op: str) -> str:
 
 
 def normalize_mac(mac: str | bytes | None) -> str | None:
-    """A sender's MAC as lower-case `aa:bb:cc:dd:ee:ff`; None for absent, zero, group (multicast) or malformed."""
+    """A sender's MAC as lower-case `aa:bb:cc:dd:ee:ff`; None if absent, zero, multicast or malformed."""
     if mac is None:
         return None
     if isinstance(mac, bytes):
@@ -130,13 +133,15 @@ class AssetRecord:
 
 
 def add_bounded(target: set[str], items: Iterable[str], limit: int) -> None:
+    """Add items to a set until it holds `limit` entries."""
     for item in items:
         if len(target) >= limit:
             return
         target.add(item)
 
 
-# ---- category rules: (rule id, category, confidence, evidence function); the first that returns words wins ----
+# ---- category rules: (rule id, category, confidence, evidence function); first to return words wins ----
+
 
 def _plc_identified(r: AssetRecord) -> str | None:
     if ("modbus", "server") not in r.roles or "vendor" not in r.attrs:
@@ -204,3 +209,68 @@ def clean_text(value: Any) -> str:
     return text[:MAX_ATTR_LEN]
 
 
+
+
+def categorize(rec: AssetRecord) -> tuple[str, str, str, float]:
+    """(category, rule id, evidence, confidence) from the first matching rule; `unknown` when none matches."""
+    for rule_id, category, confidence, evidence_fn in RULES:
+        evidence = evidence_fn(rec)
+        if evidence:
+            return category, rule_id, evidence, confidence
+    return "unknown", "", "", 0.0
+
+
+def apply_fc43(rec: AssetRecord, objects: Any) -> None:
+    """Take vendor, product code, firmware, names from an FC43 (MEI 14) objects dict; never raises."""
+    if not isinstance(objects, dict):
+        return
+    for obj, attr, confidence in FC43_OBJECTS:
+        raw = objects.get(obj)
+        if raw is None:
+            continue
+        value = clean_text(raw)
+        current = rec.attrs.get(attr)
+        if value and (current is None or confidence >= current.confidence):
+            rec.attrs[attr] = Attribute(value, FC43, confidence)
+            rec.cached = None
+
+
+def freeze(rec: AssetRecord) -> Asset:
+    """An immutable Asset from a record, with its category decided now."""
+    category, rule_id, evidence, confidence = categorize(rec)
+    attrs = rec.attrs
+    return Asset(
+        asset_id=rec.asset_id, ip=rec.ip, mac=rec.mac, first_seen=rec.first_seen, last_seen=rec.last_seen,
+        category=category, category_rule=rule_id, category_evidence=evidence,
+        category_confidence=confidence, via_mac=rec.via_mac, zone=rec.zone, domain=rec.domain,
+        purdue_level=rec.purdue_level, vendor=attrs.get("vendor"), model=attrs.get("model"),
+        firmware=attrs.get("firmware"), product_code=attrs.get("product_code"),
+        product_name=attrs.get("product_name"), mac_vendor=attrs.get("mac_vendor"),
+        protocols=tuple(sorted(rec.protocols)),
+        roles=tuple(
+            Role(p, role, tuple(sorted(units)), tuple(sorted(peers)))
+            for (p, role), (units, peers) in sorted(rec.roles.items())
+        ),
+        peers=tuple(sorted(rec.peers)),
+        events_sent=tuple((p, c, n) for (p, c), n in sorted(rec.sent.items())),
+        events_received=tuple((p, c, n) for (p, c), n in sorted(rec.received.items())),
+        flows=rec.flows,
+        ot_traffic=rec.ot_traffic,
+    )
+
+
+def thaw(a: Asset) -> AssetRecord:
+    """A mutable record from a stored Asset (zone fields are left for the caller to look up again)."""
+    rec = AssetRecord(a.asset_id, a.ip, a.mac, a.first_seen, a.last_seen, via_mac=a.via_mac)
+    for name in ASSET_ATTRIBUTES:
+        attr = getattr(a, name)
+        if attr is not None:
+            rec.attrs[name] = attr
+    rec.protocols.update(a.protocols)
+    for r in a.roles:
+        rec.roles[(r.protocol, r.role)] = (set(r.units), set(r.peers))
+    rec.peers.update(a.peers)
+    rec.sent.update({(p, c): n for p, c, n in a.events_sent})
+    rec.received.update({(p, c): n for p, c, n in a.events_received})
+    rec.flows, rec.ot_traffic = a.flows, a.ot_traffic
+    return rec

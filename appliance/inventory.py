@@ -1,12 +1,11 @@
 """AssetInventory: conn records and protocol events in, assets out.
 
-Identity: an asset is keyed by (MAC, IP). A flow without a usable MAC (zero MAC from loopback or raw-IP link
-types) and every protocol event (events carry no MACs) key by IP alone; when a conn record later brings the MAC,
-the IP-only asset is re-keyed and keeps its id. A MAC seen sending from more than `router_mac_threshold` IPs is a
-gateway: its addresses are keyed by IP alone and the MAC is kept as `via_mac`. Only senders become assets (an
-address that never answered is a peer, not an asset); broadcast, multicast and unspecified addresses never do.
-
-Category: a small ordered rule table (`RULES`), first match wins, each with its evidence in words.
+Identity: an asset is keyed by (MAC, IP). A flow without a usable MAC (zero MAC from loopback or raw-IP
+link types) and every protocol event (events carry no MACs) key by IP alone; when a conn record later brings
+the MAC, the IP-only asset is re-keyed and keeps its id. A MAC seen sending from more than
+`router_mac_threshold` IPs is a gateway: its addresses are keyed by IP alone and the MAC is kept as `via_mac`.
+Only senders become assets (an address that never answered is a peer, not an asset); broadcast, multicast and
+unspecified addresses never do. Categories come from the rule table in `appliance.asset_rules`.
 
 Threading: `on_flow`, `on_event`, `load` and `snapshot` belong to the pipeline thread (or whoever holds the
 pipeline's lock); `snapshot()` returns immutable `Asset` copies that any thread may read.
@@ -16,15 +15,31 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 import netaddr
 
-from appliance.model import EXCEPTION, REQUEST, RESPONSE, WEIRD, Asset, Attribute, Flow, ProtocolEvent, Role
+from appliance.asset_rules import (
+    MAX_PEERS,
+    MAX_ROLE_PEERS,
+    MAX_UNITS,
+    OT_PORTS,
+    OT_PROTOCOLS,
+    OUI,
+    AssetRecord,
+    add_bounded,
+    apply_fc43,
+    clean_text,
+    default_op_class,
+    freeze,
+    normalize_mac,
+    thaw,
+)
+from appliance.model import EXCEPTION, REQUEST, RESPONSE, WEIRD, Asset, Attribute, Flow, ProtocolEvent
 from appliance.zones import ZoneMap
+
+_IP_CACHE_MAX = 1 << 16
+
 
 class AssetInventory:
     """Who is who on the network, built from conn records and protocol events (pipeline thread only)."""
@@ -119,7 +134,7 @@ class AssetInventory:
             self._rekey(rec, None)
 
     def _sender(self, ip: str, mac: str | None, ts: float) -> AssetRecord | None:
-        """The record of the endpoint `ip` that sent something (from MAC `mac` if known); None if not an asset."""
+        """The record of `ip`, which sent something (from MAC `mac` if known); None if not an asset."""
         if not self._unicast(ip):
             return None
         if mac is not None and mac not in self.gateways:
@@ -166,10 +181,10 @@ class AssetInventory:
             rec.flows += 1
             rec.ot_traffic |= ot
             rec.protocols.update(services)
-            if len(sides) == 2:
+            if len(sides) == 2:  # the responder answered: client and server roles
                 for service in services:
                     add_bounded(rec.role(service, role)[1], (peer,), MAX_ROLE_PEERS)
-            if len(rec.peers) < MAX_PEERS:
+            if len(rec.peers) < MAX_PEERS and self._unicast(peer):
                 rec.peers.add(peer)
             rec.cached = None
 
@@ -211,11 +226,12 @@ class AssetInventory:
         if protocol in OT_PROTOCOLS:
             rec.ot_traffic = True
         rec.protocols.add(protocol)
-        if dst and len(rec.peers) < MAX_PEERS and dst != src:
+        dst_ok = bool(dst) and dst != src and self._unicast(dst)
+        if dst_ok and len(rec.peers) < MAX_PEERS:
             rec.peers.add(dst)
         if kind == REQUEST:
             role = "client"
-        elif kind == RESPONSE or kind == EXCEPTION:
+        elif kind in (RESPONSE, EXCEPTION):
             role = "server"
         else:
             return
@@ -223,53 +239,12 @@ class AssetInventory:
         unit = ev.fields.get("unit")
         if type(unit) is int and len(units) < MAX_UNITS:
             units.add(unit)
-        if dst and len(peers) < MAX_ROLE_PEERS:
+        if dst_ok and len(peers) < MAX_ROLE_PEERS:
             peers.add(dst)
         if kind == RESPONSE and ev.op == "read_device_identification":
-            self._identity(rec, ev.fields.get("objects"))
-
-    def _identity(self, rec: AssetRecord, objects: Any) -> None:
-        if not isinstance(objects, dict):
-            return
-        for obj, attr, confidence in _FC43_OBJECTS:
-            raw = objects.get(obj)
-            if raw is None:
-                continue
-            value = clean_text(raw)
-            current = rec.attrs.get(attr)
-            if value and (current is None or confidence >= current.confidence):
-                rec.attrs[attr] = Attribute(value, FC43, confidence)
+            apply_fc43(rec, ev.fields.get("objects"))
 
     # ---- output and resume ----
-
-    def _categorize(self, rec: AssetRecord) -> tuple[str, str, str, float]:
-        for rule_id, category, confidence, evidence_fn in RULES:
-            evidence = evidence_fn(rec)
-            if evidence:
-                return category, rule_id, evidence, confidence
-        return "unknown", "", "", 0.0
-
-    def _freeze(self, rec: AssetRecord) -> Asset:
-        category, rule_id, evidence, confidence = self._categorize(rec)
-        attrs = rec.attrs
-        return Asset(
-            asset_id=rec.asset_id, ip=rec.ip, mac=rec.mac, first_seen=rec.first_seen, last_seen=rec.last_seen,
-            category=category, category_rule=rule_id, category_evidence=evidence, category_confidence=confidence,
-            via_mac=rec.via_mac, zone=rec.zone, domain=rec.domain, purdue_level=rec.purdue_level,
-            vendor=attrs.get("vendor"), model=attrs.get("model"), firmware=attrs.get("firmware"),
-            product_code=attrs.get("product_code"), product_name=attrs.get("product_name"),
-            mac_vendor=attrs.get("mac_vendor"),
-            protocols=tuple(sorted(rec.protocols)),
-            roles=tuple(
-                Role(p, role, tuple(sorted(units)), tuple(sorted(peers)))
-                for (p, role), (units, peers) in sorted(rec.roles.items())
-            ),
-            peers=tuple(sorted(rec.peers)),
-            events_sent=tuple((p, c, n) for (p, c), n in sorted(rec.sent.items())),
-            events_received=tuple((p, c, n) for (p, c), n in sorted(rec.received.items())),
-            flows=rec.flows,
-            ot_traffic=rec.ot_traffic,
-        )
 
     def snapshot(self) -> tuple[Asset, ...]:
         """Immutable copies of every asset, in discovery order (first_seen, then id)."""
@@ -277,7 +252,7 @@ class AssetInventory:
         for rec in self._recs.values():
             asset = rec.cached
             if asset is None:
-                asset = rec.cached = self._freeze(rec)
+                asset = rec.cached = freeze(rec)
             out.append(asset)
         out.sort(key=lambda a: (a.first_seen, a.asset_id))
         return tuple(out)
@@ -288,21 +263,10 @@ class AssetInventory:
     def load(self, assets: Iterable[Asset]) -> None:
         """Resume from stored assets (zones are looked up again: the configuration may have changed)."""
         for a in assets:
-            rec = AssetRecord(a.asset_id, a.ip, a.mac, a.first_seen, a.last_seen, via_mac=a.via_mac)
+            rec = thaw(a)
             zone = self.zones.lookup(a.ip)
             if zone is not None:
                 rec.zone, rec.domain, rec.purdue_level = zone.name, zone.domain, zone.purdue_level
-            for name in ("vendor", "model", "firmware", "product_code", "product_name", "mac_vendor"):
-                attr = getattr(a, name)
-                if attr is not None:
-                    rec.attrs[name] = attr
-            rec.protocols.update(a.protocols)
-            for r in a.roles:
-                rec.roles[(r.protocol, r.role)] = (set(r.units), set(r.peers))
-            rec.peers.update(a.peers)
-            rec.sent.update({(p, c): n for p, c, n in a.events_sent})
-            rec.received.update({(p, c): n for p, c, n in a.events_received})
-            rec.flows, rec.ot_traffic = a.flows, a.ot_traffic
             key = (a.mac, a.ip)
             existing = self._recs.get(key)
             if existing is not None:

@@ -1,9 +1,9 @@
 """Name tables for the Modbus/TCP decoder: function, exception, sub-function, MEI and device-object names.
 
-Function and exception names follow Zeek's `scripts/base/protocols/modbus/consts.zeek` (the `func` and `exception`
-columns of modbus.log); diagnostic sub-function names follow the Modbus Application Protocol v1.1b3 (section 6.8)
-with Zeek's spelling; MEI types, conformity levels and device-identification object names follow the same spec
-(section 6.21) and, where it has them, CISA ICSNPP-Modbus.
+Function and exception names follow Zeek's `scripts/base/protocols/modbus/consts.zeek` (the `func` and
+`exception` columns of modbus.log); diagnostic sub-function names follow the Modbus Application Protocol
+v1.1b3 (section 6.8) with Zeek's spelling; MEI types, conformity levels and device-identification object
+names follow the same spec (section 6.21) and, where it has them, CISA ICSNPP-Modbus.
 """
 
 from __future__ import annotations

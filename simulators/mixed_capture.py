@@ -1,4 +1,4 @@
-"""A seeded generator of a realistic data-center traffic mix, written as a classic pcap (the benchmark workload).
+"""A seeded generator of a realistic data-center traffic mix, written as a classic pcap (the bench workload).
 
 The mix follows notes/PERFORMANCE.md: Modbus/TCP ~41%, BACnet/IP ~19%, MQTT ~18%, DNS ~4%, TLS on 443 ~10% and
 TCP/UDP noise ~8% of packets, about `hosts` hosts in a few 10.x /24 subnets, each with a stable MAC. Every TCP
@@ -56,18 +56,27 @@ def pcap_global_header(linktype: int = LINKTYPE_ETHERNET, snaplen: int = SNAPLEN
     return _GLOBAL_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
 
 
-def write_mixed_capture(path: str | Path, packets: int = 1_000_000, seed: int = 1, hosts: int = 200) -> dict[str, Any]:
-    """Write `packets` frames of the mixed workload to a pcap at path; return a summary of what was written."""
+def write_mixed_capture(
+    path: str | Path, packets: int = 1_000_000, seed: int = 1, hosts: int = 200
+) -> dict[str, Any]:
+    """Write `packets` frames of the mixed workload to a pcap at path; return a summary of what it wrote."""
     if packets < 0:
         raise ValueError("packets must be >= 0")
     rng = Random(seed)
     site = Site(hosts, Random(rng.getrandbits(64)))
-    makers = {"modbus": ModbusTraffic, "bacnet": BacnetTraffic, "mqtt": MqttTraffic, "dns": DnsTraffic,
-              "tls": TlsTraffic, "noise": NoiseTraffic}
+    makers = {
+        "modbus": ModbusTraffic,
+        "bacnet": BacnetTraffic,
+        "mqtt": MqttTraffic,
+        "dns": DnsTraffic,
+        "tls": TlsTraffic,
+        "noise": NoiseTraffic,
+    }
     names = [name for name, _share in MIX]
     queues: list[deque[bytes]] = [deque() for _ in names]
     sources: list[_Traffic] = [
-        makers[name](site, Random(rng.getrandbits(64)), queue) for name, queue in zip(names, queues, strict=True)
+        makers[name](site, Random(rng.getrandbits(64)), queue)
+        for name, queue in zip(names, queues, strict=True)
     ]
     total_share = sum(share for _name, share in MIX)
     bounds: list[float] = []
@@ -88,7 +97,7 @@ def write_mixed_capture(path: str | Path, packets: int = 1_000_000, seed: int = 
     with open(path, "wb", buffering=1 << 20) as f:
         f.write(pcap_global_header())
         chunk: list[bytes] = []
-        for i in range(packets):
+        for _ in range(packets):
             r = rnd()
             k = 0
             while r >= bounds[k]:
@@ -134,7 +143,9 @@ def _addresses(pairs: set[bytes]) -> set[bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write a mixed capture and print its summary."""
-    parser = argparse.ArgumentParser(prog="python -m simulators.mixed_capture", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators.mixed_capture", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("out", help="pcap file to write")
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
@@ -145,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     shares = ", ".join(f"{k} {v / max(1, summary['packets']):.1%}" for k, v in summary["by_protocol"].items())
-    print(f"{summary['path']}: {summary['packets']} packets, {summary['bytes']} bytes, {summary['hosts']} hosts, "
-          f"{summary['duration_s']:.1f} s of traffic, written in {summary['generation_s']} s")
+    print(
+        f"{summary['path']}: {summary['packets']} packets, {summary['bytes']} bytes, "
+        f"{summary['hosts']} hosts, {summary['duration_s']:.1f} s of traffic, "
+        f"written in {summary['generation_s']} s"
+    )
     print(f"  {shares}")
     return 0
 

@@ -2,9 +2,9 @@
 
 Link types: 1 Ethernet (802.1Q 0x8100, 802.1ad 0x88a8 and 0x9100 tags stacked to any depth), 113 Linux cooked
 (SLL), 276 SLL2, raw IP (101, 12, 14; 228 IPv4, 229 IPv6), 0 BSD null/loopback (either byte order) and 108
-OpenBSD loop. Network: IPv4 (options skipped, the total length trims Ethernet padding and FCS) and IPv6 (hop-by-hop,
-routing, destination-options and AH extension headers skipped). Transport: TCP, UDP, ICMP and ICMPv6 (sport is
-the ICMP type and dport the code, as Zeek does). Checksums are never verified.
+OpenBSD loop. Network: IPv4 (options skipped, the total length trims Ethernet padding and FCS) and IPv6
+(hop-by-hop, routing, destination-options and AH extension headers skipped). Transport: TCP, UDP, ICMP and
+ICMPv6 (sport is the ICMP type and dport the code, as Zeek does). Checksums are never verified.
 
 Not decoded, counted in `Dissector.skipped` by reason and returned as None (never raised): unsupported link
 types (`linktype:N`), other ethertypes (`ethertype:0x0806`), 802.2 LLC frames (`llc`, kept apart for BACnet/
@@ -62,7 +62,7 @@ _CACHE_MAX = 65536  # address text cache entries before it is cleared
 
 
 class Dissector:
-    """Turn `(linktype, ts, frame, wire_len)` into a `Packet`, or count why not in `skipped` and return None."""
+    """Turn `(linktype, ts, frame, wire_len)` into a `Packet`; else count why in `skipped` and return None."""
 
     def __init__(self) -> None:
         self.skipped: Counter[str] = Counter()
@@ -93,8 +93,9 @@ class Dissector:
                             if doff >= 54 and doff <= end:
                                 return Packet(ts, src_mac, dst_mac, (), src, dst, TCP, sport, dport,
                                               data[doff:end], total, flags, seq, ack, wire_len)
-                        return self._transport(data, 34, end, proto, ts, src_mac, dst_mac, (), src, dst, total,
-                                               wire_len)
+                        return self._transport(
+                            data, 34, end, proto, ts, src_mac, dst_mac, (), src, dst, total, wire_len
+                        )
                 elif len(data) < 14:
                     self.skipped["truncated:ethernet"] += 1
                     return None
@@ -151,7 +152,7 @@ class Dissector:
             if _H.unpack_from(data, 8)[0] == ARPHRD_ETHER and data[11] == 6:
                 src_mac = data[12:18]
             off = 20
-        elif linktype in RAW_LINKTYPES or linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6:
+        elif linktype in RAW_LINKTYPES or linktype in (LINKTYPE_IPV4, LINKTYPE_IPV6):
             if n < 1:
                 self.skipped["truncated:ip"] += 1
                 return None
@@ -162,7 +163,7 @@ class Dissector:
                 return self._ipv6(data, 0, ts, ZERO_MAC, ZERO_MAC, (), wire_len)
             self.skipped[f"ip_version:{version}"] += 1
             return None
-        elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
             if n < 4:
                 self.skipped["truncated:null"] += 1
                 return None
@@ -198,7 +199,13 @@ class Dissector:
         return None
 
     def _ipv4(
-        self, data: bytes, off: int, ts: float, src_mac: bytes, dst_mac: bytes, vlans: tuple[int, ...],
+        self,
+        data: bytes,
+        off: int,
+        ts: float,
+        src_mac: bytes,
+        dst_mac: bytes,
+        vlans: tuple[int, ...],
         wire_len: int,
     ) -> Packet | None:
         """IPv4 header at `off`, then the transport header."""
@@ -235,7 +242,13 @@ class Dissector:
         return self._transport(data, l4, end, proto, ts, src_mac, dst_mac, vlans, src, dst, total, wire_len)
 
     def _ipv6(
-        self, data: bytes, off: int, ts: float, src_mac: bytes, dst_mac: bytes, vlans: tuple[int, ...],
+        self,
+        data: bytes,
+        off: int,
+        ts: float,
+        src_mac: bytes,
+        dst_mac: bytes,
+        vlans: tuple[int, ...],
         wire_len: int,
     ) -> Packet | None:
         """IPv6 header at `off`, its extension headers, then the transport header."""
@@ -277,19 +290,30 @@ class Dissector:
         if p > end:
             self.skipped["truncated:ipv6_ext"] += 1
             return None
-        raw = data[off + 8:off + 24]
+        raw = data[off + 8 : off + 24]
         src = self._v6.get(raw)
         if src is None:
             src = self._addr6(raw)
-        raw = data[off + 24:off + 40]
+        raw = data[off + 24 : off + 40]
         dst = self._v6.get(raw)
         if dst is None:
             dst = self._addr6(raw)
         return self._transport(data, p, end, nxt, ts, src_mac, dst_mac, vlans, src, dst, total, wire_len)
 
     def _transport(
-        self, data: bytes, l4: int, end: int, proto: int, ts: float, src_mac: bytes, dst_mac: bytes,
-        vlans: tuple[int, ...], src: str, dst: str, ip_len: int, wire_len: int,
+        self,
+        data: bytes,
+        l4: int,
+        end: int,
+        proto: int,
+        ts: float,
+        src_mac: bytes,
+        dst_mac: bytes,
+        vlans: tuple[int, ...],
+        src: str,
+        dst: str,
+        ip_len: int,
+        wire_len: int,
     ) -> Packet | None:
         """TCP, UDP or ICMP header at `l4` (the IP datagram ends at `end`), and the Packet."""
         if proto == TCP:
@@ -304,7 +328,7 @@ class Dissector:
             if l4 + doff > end:
                 self.skipped["truncated:tcp"] += 1
                 return None
-            return Packet(ts, src_mac, dst_mac, vlans, src, dst, TCP, sport, dport, data[l4 + doff:end],
+            return Packet(ts, src_mac, dst_mac, vlans, src, dst, TCP, sport, dport, data[l4 + doff : end],
                           ip_len, flags, seq, ack, wire_len)
         if proto == UDP:
             if l4 + 8 > end:
@@ -314,14 +338,14 @@ class Dissector:
             stop = l4 + ulen if ulen >= 8 else end  # a bad length: take the rest of the datagram
             if stop > end:
                 stop = end
-            return Packet(ts, src_mac, dst_mac, vlans, src, dst, UDP, sport, dport, data[l4 + 8:stop],
+            return Packet(ts, src_mac, dst_mac, vlans, src, dst, UDP, sport, dport, data[l4 + 8 : stop],
                           ip_len, 0, 0, 0, wire_len)
-        if proto == ICMP or proto == ICMP6:
+        if proto in (ICMP, ICMP6):
             if l4 + 4 > end:
                 self.skipped["truncated:icmp"] += 1
                 return None
             return Packet(ts, src_mac, dst_mac, vlans, src, dst, proto, data[l4], data[l4 + 1],
-                          data[l4 + 8:end], ip_len, 0, 0, 0, wire_len)
+                          data[l4 + 8 : end], ip_len, 0, 0, 0, wire_len)
         self.skipped[f"ipproto:{proto}"] += 1
         return None
 

@@ -99,9 +99,7 @@ class PcapReader:
         else:
             self._f.close()
             hint = " (gzip-compressed? decompress it first)" if head[:2] == b"\x1f\x8b" else ""
-            raise CaptureError(
-                f"{self.path}: not a pcap or pcapng file (magic {head[:4].hex()}){hint}"
-            )
+            raise CaptureError(f"{self.path}: not a pcap or pcapng file (magic {head[:4].hex()}){hint}")
 
     # ----------------------------------------------------------------- opening
 
@@ -219,7 +217,9 @@ class PcapReader:
                         elif bom == 0x4D3C2B1A:
                             order = ">"
                         else:
-                            self._stop(f"bad pcapng byte-order magic {buf[pos + 8:pos + 12].hex()}", base + pos)
+                            self._stop(
+                                f"bad pcapng byte-order magic {buf[pos + 8 : pos + 12].hex()}", base + pos
+                            )
                             return
                         hdr = struct.Struct(order + "II")
                         epb = struct.Struct(order + "IIIII")
@@ -241,7 +241,7 @@ class PcapReader:
                             sec, frac = divmod((hi << 32) | lo, ifc.units)
                             last_ts = sec + ifc.offset + frac / ifc.units
                             n += 1
-                            yield ifc.linktype, last_ts, buf[pos + 28:pos + 28 + incl], orig
+                            yield ifc.linktype, last_ts, buf[pos + 28 : pos + 28 + incl], orig
                     elif btype == PCAPNG_SPB:
                         if not ifaces:
                             skipped["spb:no_interface"] += 1
@@ -251,7 +251,7 @@ class PcapReader:
                             if ifaces[0].snaplen:
                                 incl = min(incl, ifaces[0].snaplen)
                             n += 1
-                            yield ifaces[0].linktype, last_ts, buf[pos + 12:pos + 12 + incl], orig
+                            yield ifaces[0].linktype, last_ts, buf[pos + 12 : pos + 12 + incl], orig
                     elif btype == PCAPNG_IDB:
                         ifaces.append(self._parse_idb(buf, pos, blk, order))
                         if self.linktype is None:
@@ -265,7 +265,7 @@ class PcapReader:
                             sec, frac = divmod((hi << 32) | lo, ifc.units)
                             last_ts = sec + ifc.offset + frac / ifc.units
                             n += 1
-                            yield ifc.linktype, last_ts, buf[pos + 28:pos + 28 + incl], orig
+                            yield ifc.linktype, last_ts, buf[pos + 28 : pos + 28 + incl], orig
                     elif btype != PCAPNG_SHB:
                         skipped[f"block:{btype:#x}"] += 1
                     pos = end

@@ -55,16 +55,25 @@ def _char_string(text: str) -> bytes:
 class _Device:
     """A BACnet controller: its device instance, vendor, objects and their present values."""
 
-    __slots__ = ("host", "instance", "iam", "objects", "strings", "values")
+    __slots__ = ("host", "iam", "instance", "objects", "strings", "values")
 
     def __init__(self, host: Host, index: int, rng: Random) -> None:
         self.host = host
         self.instance = 10000 + index
         vendor_id, vendor, model, firmware = _VENDORS[index % len(_VENDORS)]
         self.iam = _npdu_apdu(
-            False, b"\x10\x00\xc4" + _objid(DEVICE, self.instance) + b"\x22\x05\xc4\x91\x03\x21" + bytes([vendor_id])
+            False,
+            b"\x10\x00\xc4"
+            + _objid(DEVICE, self.instance)
+            + b"\x22\x05\xc4\x91\x03\x21"
+            + bytes([vendor_id]),
         )
-        self.strings = {OBJECT_NAME: host.name.upper(), VENDOR_NAME: vendor, MODEL_NAME: model, FIRMWARE: firmware}
+        self.strings = {
+            OBJECT_NAME: host.name.upper(),
+            VENDOR_NAME: vendor,
+            MODEL_NAME: model,
+            FIRMWARE: firmware,
+        }
         self.objects = [(AI, i) for i in range(1, 9)] + [(AV, i) for i in range(1, 5)]
         self.objects += [(BI, i) for i in range(1, 5)] + [(BO, i) for i in range(1, 3)]
         self.values = {obj: rng.uniform(15.0, 80.0) for obj in self.objects}
@@ -134,7 +143,9 @@ class BacnetTraffic:
         invoke = self._next_invoke()
         ref = _ctx_objid(0, *obj) + _ctx_prop(1, prop)
         self._send(ws, dev.host, _npdu_apdu(True, bytes([0x00, 0x05, invoke, 0x0C]) + ref))
-        self._send(dev.host, ws, _npdu_apdu(False, bytes([0x30, invoke, 0x0C]) + ref + b"\x3e" + value + b"\x3f"))
+        self._send(
+            dev.host, ws, _npdu_apdu(False, bytes([0x30, invoke, 0x0C]) + ref + b"\x3e" + value + b"\x3f")
+        )
 
     def _unknown_property(self, ws: Host, dev: _Device) -> None:
         invoke = self._next_invoke()

@@ -3,7 +3,7 @@
 TLS sessions are abbreviated (resumed) TLS 1.2 handshakes with well-formed records: ClientHello with SNI,
 ServerHello + ChangeCipherSpec + encrypted Finished, then application-data records of random bytes and an
 encrypted alert before FIN. Noise is NTP client/server pairs, syslog messages, SYN to closed ports answered by
-RST, and UDP datagrams of random bytes between high ports.
+RST, and heartbeat datagrams (a magic, then random bytes) between unregistered high ports.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ class DnsTraffic:
         question = dns_name(qname) + qtype.to_bytes(2, "big") + b"\x00\x01"
         txid = rng.getrandbits(16)
         sport = client.ephemeral_port()
-        self.out.append(udp_frame(client, self.server, sport, 53, _DNS_HEAD.pack(txid, 0x0100, 1, 0, 0, 0) + question))
+        self.out.append(
+            udp_frame(client, self.server, sport, 53, _DNS_HEAD.pack(txid, 0x0100, 1, 0, 0, 0) + question)
+        )
         if rdata:
             answer = _DNS_ANSWER.pack(0xC00C, qtype, 1, 300, len(rdata)) + rdata
             reply = _DNS_HEAD.pack(txid, 0x8580, 1, 1, 0, 0) + question + answer
@@ -89,16 +91,32 @@ def client_hello(rng: Random, sni: str, session_id: bytes) -> bytes:
     name = sni.encode("ascii")
     server_name = (len(name) + 3).to_bytes(2, "big") + b"\x00" + len(name).to_bytes(2, "big") + name
     exts = _extension(0x0000, server_name) + _extension(0x0017, b"") + _extension(0xFF01, b"\x00")
-    body = (b"\x03\x03" + rng.randbytes(32) + bytes([len(session_id)]) + session_id
-            + len(_CIPHERS).to_bytes(2, "big") + _CIPHERS + b"\x01\x00" + len(exts).to_bytes(2, "big") + exts)
+    body = (
+        b"\x03\x03"
+        + rng.randbytes(32)
+        + bytes([len(session_id)])
+        + session_id
+        + len(_CIPHERS).to_bytes(2, "big")
+        + _CIPHERS
+        + b"\x01\x00"
+        + len(exts).to_bytes(2, "big")
+        + exts
+    )
     return _record(0x16, _handshake(1, body), 0x0301)
 
 
 def server_hello(rng: Random, session_id: bytes) -> bytes:
     """ServerHello resuming the session, ChangeCipherSpec and an encrypted Finished, in one segment."""
     exts = _extension(0xFF01, b"\x00") + _extension(0x0017, b"")
-    body = (b"\x03\x03" + rng.randbytes(32) + bytes([len(session_id)]) + session_id + b"\xc0\x2f\x00"
-            + len(exts).to_bytes(2, "big") + exts)
+    body = (
+        b"\x03\x03"
+        + rng.randbytes(32)
+        + bytes([len(session_id)])
+        + session_id
+        + b"\xc0\x2f\x00"
+        + len(exts).to_bytes(2, "big")
+        + exts
+    )
     return _record(0x16, _handshake(2, body)) + _record(0x14, b"\x01") + _record(0x16, rng.randbytes(40))
 
 
@@ -113,7 +131,7 @@ class _TlsSession:
 
 
 class TlsTraffic:
-    """Produces TLS-like sessions on 443 between IT hosts and servers, one step of one session per `step()`."""
+    """Produces TLS-like sessions on 443 between IT hosts and servers, one step of a session per `step()`."""
 
     def __init__(self, site: Site, rng: Random, out: deque[bytes]) -> None:
         self.rng = rng
@@ -163,7 +181,7 @@ class NoiseTraffic:
         self.hosts = site.role("it") + site.role("server") + site.role("scada") + site.role("bms")
         self.ntp = site.role("dns")[0]
         self.log = site.role("server")[0]
-        self.ntp_time = (3_918_240_000 << 32)  # an NTP-era timestamp, advanced per exchange
+        self.ntp_time = 3_918_240_000 << 32  # an NTP-era timestamp, advanced per exchange
         self.pid = 1000 + rng.randrange(30000)
 
     def step(self) -> None:
@@ -175,8 +193,11 @@ class NoiseTraffic:
             self._ntp(host)
         elif r < 0.6:
             self.pid += 1
-            msg = "<134>Mar  1 08:%02d:%02d %s sshd[%d]: Accepted publickey for svc from %s port %d ssh2" % (
-                rng.randrange(60), rng.randrange(60), host.name, self.pid, host.ip, rng.randrange(32768, 61000))
+            minute, second, port = rng.randrange(60), rng.randrange(60), rng.randrange(32768, 61000)
+            msg = (
+                f"<134>Mar  1 08:{minute:02d}:{second:02d} {host.name} sshd[{self.pid}]: "
+                f"Accepted publickey for svc from {host.ip} port {port} ssh2"
+            )
             self.out.append(udp_frame(host, self.log, rng.randrange(32768, 61000), 514, msg.encode("ascii")))
         elif r < 0.8:
             other = self.hosts[rng.randrange(len(self.hosts))]
@@ -184,15 +205,19 @@ class NoiseTraffic:
                 other = self.log if host is not self.log else self.ntp
             self.out.extend(TcpConn(host, other, rng.choice((23, 135, 445, 3389, 5900, 8081)), rng).refused())
         else:
+            # an in-house heartbeat: fixed magic, then random bytes, between ports no dissector claims
             other = self.hosts[rng.randrange(len(self.hosts))]
-            sport, dport = rng.randrange(40000, 60000), rng.randrange(40000, 60000)
-            self.out.append(udp_frame(host, other, sport, dport, rng.randbytes(rng.randint(20, 200))))
+            sport, dport = rng.randrange(60100, 61000), rng.randrange(60100, 61000)
+            payload = b"OTHB" + rng.randbytes(rng.randint(16, 196))
+            self.out.append(udp_frame(host, other, sport, dport, payload))
 
     def _ntp(self, host: Host) -> None:
         self.ntp_time += self.rng.randrange(1 << 32, 1 << 36)
         t = self.ntp_time
         sport = self.rng.randrange(32768, 61000)
         request = _NTP.pack(0x23, 0, 6, -23, 0, 0, b"\x00" * 4, 0, 0, 0, t)
-        reply = _NTP.pack(0x24, 2, 6, -23, 0x200, 0x400, b"\x0a\x00\x00\x01", t - (64 << 32), t, t + 1000, t + 9000)
+        reply = _NTP.pack(
+            0x24, 2, 6, -23, 0x200, 0x400, b"\x0a\x00\x00\x01", t - (64 << 32), t, t + 1000, t + 9000
+        )
         self.out.append(udp_frame(host, self.ntp, sport, 123, request))
         self.out.append(udp_frame(self.ntp, host, 123, sport, reply))

@@ -2,9 +2,9 @@
 
 Each session opens with a 3-way handshake and, on a PLC's first session, an FC43/14 Read Device Identification
 exchange (vendor name, product code, revision). Then the poller cycles through its poll list (FC3/FC4 reads of
-10-125 registers, FC1/FC2 coil and input reads), with occasional FC6/FC16 writes. A few poll entries point outside
-a PLC's memory and get exception 02; a Moxa gateway answers for an offline unit with exception 0x0B. Clients ACK
-about half of the responses on their own; sessions occasionally close with FIN and reconnect.
+10-125 registers, FC1/FC2 coil and input reads), with occasional FC6/FC16 writes. A few poll entries point
+outside a PLC's memory and get exception 02; a Moxa gateway answers for an offline unit with exception 0x0B.
+Clients ACK about half of the responses on their own; sessions occasionally close with FIN and reconnect.
 """
 
 from __future__ import annotations

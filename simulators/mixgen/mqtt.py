@@ -87,13 +87,14 @@ class _Client:
         """A JSON reading for this kind of device."""
         self.seq += 1
         if self.kind == "cam":
-            text = '{"seq":%d,"online":true,"fps":%d,"temp_c":%.1f}' % (self.seq, rng.choice((15, 25, 30)),
-                                                                         38 + rng.random() * 8)
+            fps, temp = rng.choice((15, 25, 30)), 38 + rng.random() * 8
+            text = f'{{"seq":{self.seq},"online":true,"fps":{fps},"temp_c":{temp:.1f}}}'
         elif self.kind == "sensor":
-            text = '{"seq":%d,"temp":%.2f,"hum":%.1f}' % (self.seq, 21 + rng.random() * 6, 35 + rng.random() * 15)
+            temp, hum = 21 + rng.random() * 6, 35 + rng.random() * 15
+            text = f'{{"seq":{self.seq},"temp":{temp:.2f},"hum":{hum:.1f}}}'
         else:
-            text = '{"seq":%d,"kw":%.3f,"amps":%.2f,"volts":230}' % (self.seq, 2 + rng.random() * 3,
-                                                                    9 + rng.random() * 12)
+            kw, amps = 2 + rng.random() * 3, 9 + rng.random() * 12
+            text = f'{{"seq":{self.seq},"kw":{kw:.3f},"amps":{amps:.2f},"volts":230}}'
         return text.encode("ascii")
 
 
@@ -145,7 +146,7 @@ class MqttTraffic:
         conn = client.conn = TcpConn(client.host, self.broker, PORT, rng)
         out.extend(conn.handshake())
         if client.kind == "cam":
-            out.append(conn.c2s(connect_packet(client.host.name, 60, "camera", "axis-%04d" % client.number)))
+            out.append(conn.c2s(connect_packet(client.host.name, 60, "camera", f"axis-{client.number:04d}")))
         else:
             out.append(conn.c2s(connect_packet(client.host.name, 30)))
         out.append(conn.s2c(b"\x20\x02\x00\x00"))
@@ -153,8 +154,13 @@ class MqttTraffic:
             pid = client.next_pid()
             topic = client.topic if client.kind == "historian" else client.topic.rsplit("/", 1)[0] + "/cmd"
             out.append(conn.c2s(subscribe_packet(pid, topic, 0 if client.kind == "historian" else 1)))
-            out.append(conn.s2c(b"\x90\x03" + pid.to_bytes(2, "big") + (b"\x00" if client.kind == "historian"
-                                                                         else b"\x01")))
+            out.append(
+                conn.s2c(
+                    b"\x90\x03"
+                    + pid.to_bytes(2, "big")
+                    + (b"\x00" if client.kind == "historian" else b"\x01")
+                )
+            )
         out.append(conn.ack_from_client())
 
     def _forward(self, topic: str, payload: bytes) -> None:

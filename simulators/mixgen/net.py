@@ -1,4 +1,4 @@
-"""The simulated data-center site: hosts by role in a few /24 subnets, each with a stable MAC and a DNS name."""
+"""The simulated data-center site: hosts by role in a few /24 subnets, each with a stable MAC and DNS name."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _address(prefix: str, first: int, index: int) -> str:
 
 
 class Site:
-    """All hosts of the simulated site, grouped by role, with names for DNS and a broadcast host per subnet."""
+    """All hosts of the simulated site, grouped by role, with DNS names and a broadcast host per subnet."""
 
     def __init__(self, hosts: int, rng: Random) -> None:
         if hosts < MIN_HOSTS:

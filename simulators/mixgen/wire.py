@@ -32,7 +32,9 @@ class Host:
 
     __slots__ = ("ip", "ip4", "ipid", "mac", "name", "next_port", "role", "ttl", "vendor")
 
-    def __init__(self, name: str, role: str, ip: str, mac: bytes, ttl: int, rng: Random, vendor: str = "") -> None:
+    def __init__(
+        self, name: str, role: str, ip: str, mac: bytes, ttl: int, rng: Random, vendor: str = ""
+    ) -> None:
         self.name = name
         self.role = role
         self.ip = ip
@@ -68,14 +70,32 @@ def udp_frame(src: Host, dst: Host, sport: int, dport: int, payload: bytes, base
     s = base + total + ipid
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
-    return _UDP.pack(
-        dst.mac, src.mac, _ETH_IPV4, 0x45, 0, total, ipid, 0, src.ttl, 17, ~s & 0xFFFF, src.ip4, dst.ip4,
-        sport, dport, 8 + len(payload), 0,
-    ) + payload
+    return (
+        _UDP.pack(
+            dst.mac,
+            src.mac,
+            _ETH_IPV4,
+            0x45,
+            0,
+            total,
+            ipid,
+            0,
+            src.ttl,
+            17,
+            ~s & 0xFFFF,
+            src.ip4,
+            dst.ip4,
+            sport,
+            dport,
+            8 + len(payload),
+            0,
+        )
+        + payload
+    )
 
 
 class TcpConn:
-    """One TCP session between a client and a server; every frame it builds carries consistent seq/ack numbers."""
+    """One TCP session between a client and a server; every frame it builds has consistent seq/ack numbers."""
 
     __slots__ = ("c", "cbase", "cport", "cseq", "s", "sbase", "sport", "sseq")
 
@@ -91,9 +111,25 @@ class TcpConn:
 
     def _frame(self, from_client: bool, flags: int, payload: bytes, opts: bytes = b"") -> bytes:
         if from_client:
-            src, dst, base, sp, dp, seq, ack = self.c, self.s, self.cbase, self.cport, self.sport, self.cseq, self.sseq
+            src, dst, base, sp, dp, seq, ack = (
+                self.c,
+                self.s,
+                self.cbase,
+                self.cport,
+                self.sport,
+                self.cseq,
+                self.sseq,
+            )
         else:
-            src, dst, base, sp, dp, seq, ack = self.s, self.c, self.sbase, self.sport, self.cport, self.sseq, self.cseq
+            src, dst, base, sp, dp, seq, ack = (
+                self.s,
+                self.c,
+                self.sbase,
+                self.sport,
+                self.cport,
+                self.sseq,
+                self.cseq,
+            )
         total = 40 + len(opts) + len(payload)
         ipid = src.ipid = (src.ipid + 1) & 0xFFFF
         s = base + total + ipid
@@ -107,8 +143,27 @@ class TcpConn:
         if not flags & ACK:
             ack = 0
         head = _TCP.pack(
-            dst.mac, src.mac, _ETH_IPV4, 0x45, 0, total, ipid, _DF, src.ttl, 6, ~s & 0xFFFF, src.ip4, dst.ip4,
-            sp, dp, seq, ack, ((5 + len(opts) // 4) << 12) | flags, _WINDOW, 0, 0,
+            dst.mac,
+            src.mac,
+            _ETH_IPV4,
+            0x45,
+            0,
+            total,
+            ipid,
+            _DF,
+            src.ttl,
+            6,
+            ~s & 0xFFFF,
+            src.ip4,
+            dst.ip4,
+            sp,
+            dp,
+            seq,
+            ack,
+            ((5 + len(opts) // 4) << 12) | flags,
+            _WINDOW,
+            0,
+            0,
         )
         return head + opts + payload if opts else head + payload
 

@@ -13,7 +13,10 @@ MAC_B = bytes.fromhex("020000000002")
 
 # ------------------------------------------------------------------ L4
 
-def tcp(sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes = b"", options: bytes = b"") -> bytes:
+
+def tcp(
+    sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes = b"", options: bytes = b""
+) -> bytes:
     """A TCP segment (checksum left zero: never verified)."""
     assert len(options) % 4 == 0
     doff = (20 + len(options)) // 4
@@ -32,22 +35,43 @@ def icmp(typ: int, code: int, rest: bytes = b"\x00\x01\x00\x02", payload: bytes 
 
 # ------------------------------------------------------------------ L3
 
-def ipv4(src: str, dst: str, proto: int, payload: bytes, *, options: bytes = b"", flags_frag: int = 0x4000,
-         total: int | None = None, ttl: int = 64) -> bytes:
-    """An IPv4 datagram; `total` overrides the total-length field, `flags_frag` the flags and fragment offset."""
+
+def ipv4(
+    src: str,
+    dst: str,
+    proto: int,
+    payload: bytes,
+    *,
+    options: bytes = b"",
+    flags_frag: int = 0x4000,
+    total: int | None = None,
+    ttl: int = 64,
+) -> bytes:
+    """An IPv4 datagram; `total` overrides the total length, `flags_frag` the flags and fragment offset."""
     assert len(options) % 4 == 0
     ihl = 5 + len(options) // 4
     length = ihl * 4 + len(payload) if total is None else total
-    header = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, length, 0x1234, flags_frag, ttl, proto, 0,
-                         socket.inet_aton(src), socket.inet_aton(dst))
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x40 | ihl,
+        0,
+        length,
+        0x1234,
+        flags_frag,
+        ttl,
+        proto,
+        0,
+        socket.inet_aton(src),
+        socket.inet_aton(dst),
+    )
     return header + options + payload
 
 
 def ipv6(src: str, dst: str, nh: int, payload: bytes, *, ext: Sequence[tuple[int, bytes]] = ()) -> bytes:
     """An IPv6 packet; `ext` is a list of (header type, body) extension headers put before the payload.
 
-    Each body is the extension header after its next-header byte (hop-by-hop, routing, destination options: the
-    length byte then the data, 8-octet aligned in total; fragment: 7 bytes).
+    Each body is the extension header after its next-header byte (hop-by-hop, routing, destination options:
+    the length byte then the data, 8-octet aligned in total; fragment: 7 bytes).
     """
     chain = b""
     types = [t for t, _ in ext] + [nh]
@@ -55,14 +79,31 @@ def ipv6(src: str, dst: str, nh: int, payload: bytes, *, ext: Sequence[tuple[int
         chain += bytes([types[i + 1]]) + body
     first = types[0]
     rest = chain + payload
-    return struct.pack("!IHBB16s16s", 0x60000000, len(rest), first, 64,
-                       socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)) + rest
+    return (
+        struct.pack(
+            "!IHBB16s16s",
+            0x60000000,
+            len(rest),
+            first,
+            64,
+            socket.inet_pton(socket.AF_INET6, src),
+            socket.inet_pton(socket.AF_INET6, dst),
+        )
+        + rest
+    )
 
 
 # ------------------------------------------------------------------ L2
 
-def eth(etype: int, payload: bytes, *, dst: bytes = MAC_B, src: bytes = MAC_A,
-        vlans: Sequence[tuple[int, int]] = ()) -> bytes:
+
+def eth(
+    etype: int,
+    payload: bytes,
+    *,
+    dst: bytes = MAC_B,
+    src: bytes = MAC_A,
+    vlans: Sequence[tuple[int, int]] = (),
+) -> bytes:
     """An Ethernet II frame; `vlans` is a list of (TPID, TCI), outermost first."""
     tags = b"".join(struct.pack("!HH", tpid, tci) for tpid, tci in vlans)
     return dst + src + tags + struct.pack("!H", etype) + payload
@@ -73,10 +114,14 @@ def sll(protocol: int, payload: bytes, *, pkttype: int = 0, hatype: int = 1, add
     return struct.pack("!HHH8sH", pkttype, hatype, len(addr), addr.ljust(8, b"\0"), protocol) + payload
 
 
-def sll2(protocol: int, payload: bytes, *, ifindex: int = 2, pkttype: int = 0, hatype: int = 1,
-         addr: bytes = MAC_A) -> bytes:
+def sll2(
+    protocol: int, payload: bytes, *, ifindex: int = 2, pkttype: int = 0, hatype: int = 1, addr: bytes = MAC_A
+) -> bytes:
     """A Linux cooked v2 (SLL2, link type 276) frame."""
-    return struct.pack("!HHIHBB8s", protocol, 0, ifindex, hatype, pkttype, len(addr), addr.ljust(8, b"\0")) + payload
+    return (
+        struct.pack("!HHIHBB8s", protocol, 0, ifindex, hatype, pkttype, len(addr), addr.ljust(8, b"\0"))
+        + payload
+    )
 
 
 # ------------------------------------------------------------------ files
@@ -84,8 +129,15 @@ def sll2(protocol: int, payload: bytes, *, ifindex: int = 2, pkttype: int = 0, h
 Record = tuple[int, int, bytes, int]  # seconds, fraction (us or ns), captured bytes, original length
 
 
-def write_pcap(path: Path, records: Iterable[Record], *, linktype: int = 1, nanosecond: bool = False,
-               big_endian: bool = False, snaplen: int = 65535) -> Path:
+def write_pcap(
+    path: Path,
+    records: Iterable[Record],
+    *,
+    linktype: int = 1,
+    nanosecond: bool = False,
+    big_endian: bool = False,
+    snaplen: int = 65535,
+) -> Path:
     """Write a classic pcap file."""
     bo = ">" if big_endian else "<"
     magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
@@ -119,8 +171,9 @@ class PcapngWriter:
         self.bo = ">" if big_endian else "<"
         return self.block(0x0A0D0D0A, struct.pack(self.bo + "IHHq", 0x1A2B3C4D, 1, 0, -1))
 
-    def idb(self, linktype: int, *, snaplen: int = 0, tsresol: int | None = None,
-            tsoffset: int | None = None) -> PcapngWriter:
+    def idb(
+        self, linktype: int, *, snaplen: int = 0, tsresol: int | None = None, tsoffset: int | None = None
+    ) -> PcapngWriter:
         """An Interface Description Block with optional if_tsresol (raw byte) and if_tsoffset options."""
         opts = b""
         if tsresol is not None:
@@ -133,8 +186,14 @@ class PcapngWriter:
 
     def epb(self, ifid: int, ticks: int, data: bytes, orig: int | None = None) -> PcapngWriter:
         """An Enhanced Packet Block with a timestamp in the interface's units."""
-        head = struct.pack(self.bo + "IIIII", ifid, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
-                           len(data) if orig is None else orig)
+        head = struct.pack(
+            self.bo + "IIIII",
+            ifid,
+            ticks >> 32,
+            ticks & 0xFFFFFFFF,
+            len(data),
+            len(data) if orig is None else orig,
+        )
         return self.block(6, head + _pad4(data))
 
     def spb(self, data: bytes, orig: int | None = None) -> PcapngWriter:
@@ -143,8 +202,15 @@ class PcapngWriter:
 
     def pb(self, ifid: int, ticks: int, data: bytes, orig: int | None = None) -> PcapngWriter:
         """An obsolete Packet Block."""
-        head = struct.pack(self.bo + "HHIIII", ifid, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
-                           len(data) if orig is None else orig)
+        head = struct.pack(
+            self.bo + "HHIIII",
+            ifid,
+            0,
+            ticks >> 32,
+            ticks & 0xFFFFFFFF,
+            len(data),
+            len(data) if orig is None else orig,
+        )
         return self.block(2, head + _pad4(data))
 
     def write(self, path: Path) -> Path:

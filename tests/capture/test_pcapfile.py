@@ -1,4 +1,4 @@
-"""PcapReader: real traces, hand-written pcap and pcapng files with every supported quirk, truncation, bad input."""
+"""PcapReader: real traces, hand-made pcap and pcapng files with each quirk, truncation, bad input."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .pcapbuild import PcapngWriter, write_pcap
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
 
-# Packet counts, file format and link type as `capinfos -t -c -E` reported them for each trace (run once, by hand).
+# File format, link type and packet count as `capinfos -t -E -c` reported them for each trace (run once).
 CAPINFOS = {
     "arkime/modbus.pcap": ("pcap", 1, 1237),
     "arkime/mqtt_synthetic.pcap": ("pcap", 228, 63),
@@ -60,14 +60,21 @@ def test_pcapng_trace_timestamps() -> None:
 @pytest.mark.parametrize("nanosecond", [False, True])
 def test_classic_byte_orders_and_resolutions(tmp_path: Path, big_endian: bool, nanosecond: bool) -> None:
     frac = 123456789 if nanosecond else 123456
-    recs = [(1700000000, frac, b"\x01\x02\x03", 60), (1700000001, 0, b"", 0), (1700000002, 5, bytes(range(200)), 200)]
-    path = write_pcap(tmp_path / "x.pcap", recs, linktype=113, nanosecond=nanosecond, big_endian=big_endian,
-                      snaplen=3)
+    recs = [
+        (1700000000, frac, b"\x01\x02\x03", 60),
+        (1700000001, 0, b"", 0),
+        (1700000002, 5, bytes(range(200)), 200),
+    ]
+    path = write_pcap(
+        tmp_path / "x.pcap", recs, linktype=113, nanosecond=nanosecond, big_endian=big_endian, snaplen=3
+    )
     reader = PcapReader(path)
     assert reader.linktype == 113 and reader.snaplen == 3 and reader.format == "pcap"
     frames = list(reader)
     assert [(lt, data, wire) for lt, _, data, wire in frames] == [
-        (113, b"\x01\x02\x03", 60), (113, b"", 0), (113, bytes(range(200)), 200),
+        (113, b"\x01\x02\x03", 60),
+        (113, b"", 0),
+        (113, bytes(range(200)), 200),
     ]
     unit = 1e-9 if nanosecond else 1e-6
     assert frames[0][1] == pytest.approx(1700000000 + frac * unit, abs=1e-6)
@@ -228,7 +235,7 @@ def test_gzip_file_gets_a_hint(tmp_path: Path) -> None:
 def test_empty_short_and_missing_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(b"")
-    with pytest.raises(CaptureError, match="empty.pcap"):
+    with pytest.raises(CaptureError, match=r"empty\.pcap"):
         PcapReader(empty)
     short = tmp_path / "short.pcap"
     short.write_bytes(struct.pack("<IHH", 0xA1B2C3D4, 2, 4))

@@ -1,0 +1,291 @@
+"""Live connection state for the FlowTable: TCP endpoint states, history letters and conn_state, as Zeek has them.
+
+The rules follow Zeek's TCP session adapter and `base/protocols/conn/main.zeek` (read, not copied):
+- each TCP endpoint moves through INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET;
+- `conn_state` (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH) is computed from the two
+  endpoint states (and, for REJ and RSTOS0, the payload sizes and the history) when the record is written;
+- history letters are upper case for the originator, lower case for the responder; `A`, `D`, `I`, `Q` appear at
+  most once per direction, `S`, `H`, `F`, `R` again only when the sequence number differs from the last packet
+  with that flag, `T` (retransmitted payload) and `G` (content gap) at the 1st, 10th, 100th... occurrence;
+  `^` marks a connection whose direction was flipped. UDP records `D`/`d` once per direction.
+- payload sizes of a TCP endpoint come from its sequence space: max(highest sequence seen, highest sequence the
+  peer acknowledged) minus the SYN and FIN octets, so data missed by the capture but acknowledged still counts.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from protocols.base import Decoder, FlowId
+
+__all__ = [
+    "CLOSED", "ESTABLISHED", "INACTIVE", "PARTIAL", "RESET", "SYN_ACK_SENT", "SYN_SENT",
+    "Conn", "Half", "check_history", "conn_state", "icmp_ports", "new_uid", "note_gap", "note_rxmit",
+    "tcp_history", "tcp_size", "tcp_transition", "update_last_seq",
+]
+
+# TCP endpoint states (Zeek's values and order)
+INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
+
+# TCP flag bits
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+
+# history masks, one set per direction (kept in Half.hseen)
+H_SYN, H_FIN, H_RST, H_FIN_RST, H_DATA, H_ACK, H_MULTI = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40
+
+TOO_LARGE_SEQ_DELTA = 1 << 20  # a SYN/RST this far from the last sequence is not trusted (as Zeek)
+
+_RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+# ICMP request/reply pairs (Zeek's counterpart tables): a message of one type and its answer share a flow
+_ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17, 10: 9, 9: 10}
+_ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130, 139: 140, 140: 139}
+
+
+class Half:
+    """One direction of a connection: counters, TCP endpoint state, sequence space and reassembly buffer."""
+
+    __slots__ = (
+        "ack", "base", "bytes", "conn", "did_close", "fast", "fin", "gap_cnt", "gap_thr", "hseen", "init",
+        "ip_bytes", "is_orig", "last", "last_fin", "last_rst", "last_syn", "nxt", "obytes", "odata", "ostarts",
+        "peer", "pkts", "prev_state", "probes", "rx_cnt", "rx_thr", "state",
+    )
+
+    conn: Conn
+    peer: Half
+    ostarts: list[int] | None
+    odata: list[bytes] | None
+
+    def __init__(self, conn: Conn, is_orig: bool) -> None:
+        self.conn = conn
+        self.is_orig = is_orig
+        self.pkts = self.ip_bytes = self.bytes = 0
+        self.state = self.prev_state = INACTIVE
+        self.fast = False  # True while a plain segment (no SYN/FIN/RST) needs no state-machine step
+        self.init = False  # sequence space known
+        self.base = 0  # 32-bit sequence number of relative offset 0 (the SYN, or one before the first byte seen)
+        self.last = 0  # highest relative end of sequence space seen (Zeek's last_seq)
+        self.ack = 0  # highest relative offset the peer acknowledged
+        self.nxt = 0  # relative offset of the next byte to deliver in order
+        self.fin = -1  # relative offset of the FIN, -1 before one is seen
+        self.ostarts = self.odata = None  # out-of-order segments: sorted relative starts, and their bytes
+        self.obytes = 0
+        self.did_close = False
+        self.hseen = 0
+        self.last_syn = self.last_fin = self.last_rst = 0
+        self.rx_cnt = self.gap_cnt = 0
+        self.rx_thr = self.gap_thr = 1
+        self.probes = 0
+
+
+class Conn:
+    """A live connection: identity, both directions, decoder, history and timers."""
+
+    __slots__ = (
+        "closed_at", "decoder", "done", "dstate", "fid", "hist", "keys", "last_ts", "missed", "n", "orig",
+        "orig_mac", "proto", "resp", "resp_mac", "sched", "service", "ts", "vlans",
+    )
+
+    decoder: Decoder | None
+    keys: tuple[tuple[str, int, str, int, int], tuple[str, int, str, int, int]]
+
+    def __init__(self, n: int, fid: FlowId, proto: int, ts: float) -> None:
+        self.n = n
+        self.fid = fid
+        self.proto = proto
+        self.ts = self.last_ts = ts
+        self.orig = Half(self, True)
+        self.resp = Half(self, False)
+        self.orig.peer = self.resp
+        self.resp.peer = self.orig
+        self.decoder = None
+        self.dstate = 0  # 0 no decoder chosen yet, 1 decoding, 2 not decoded (none matched, failed or none exist)
+        self.service: str | None = None
+        self.hist = ""
+        self.missed = 0
+        self.closed_at: float | None = None
+        self.sched = float("inf")  # the deadline of this connection's live entry in the timer heap
+        self.done = False
+        self.orig_mac = self.resp_mac = b""
+        self.vlans: tuple[int, ...] = ()
+
+
+def new_uid(rng: random.Random) -> str:
+    """A Zeek-like connection uid: "C" and 17 base-62 characters from `rng` (reproducible for a seed)."""
+    return "C" + "".join(rng.choices(_B62, k=17))
+
+
+def icmp_ports(proto: int, icmp_type: int, code: int) -> tuple[int, int]:
+    """Zeek's ICMP "ports": (type, the answer's type) for request/reply messages, else (type, code)."""
+    pairs = _ICMP4_PAIRS if proto == 1 else _ICMP6_PAIRS
+    other = pairs.get(icmp_type)
+    return (icmp_type, code) if other is None else (icmp_type, other)
+
+
+def _add(half: Half, code: str) -> None:
+    half.conn.hist += code if half.is_orig else code.lower()
+
+
+def check_history(half: Half, mask: int, code: str) -> bool:
+    """Record `code` once per direction; True when it had been recorded before (Zeek's CheckHistory)."""
+    if half.hseen & mask:
+        return True
+    half.hseen |= mask
+    _add(half, code)
+    return False
+
+
+def note_rxmit(half: Half) -> None:
+    """Count a retransmitted payload; `T` goes into the history at the 1st, 10th, 100th... one."""
+    half.rx_cnt += 1
+    if half.rx_cnt == half.rx_thr:
+        _add(half, "T")
+        half.rx_thr *= 10
+
+
+def note_gap(half: Half) -> None:
+    """Count a content gap; `G` goes into the history at the 1st, 10th, 100th... one."""
+    half.gap_cnt += 1
+    if half.gap_cnt == half.gap_thr:
+        _add(half, "G")
+        half.gap_thr *= 10
+
+
+def tcp_history(half: Half, flags: int, rel: int, n: int) -> None:
+    """History letters for one TCP segment of `n` payload bytes at relative sequence `rel`."""
+    syn, fin, rst = flags & SYN, flags & FIN, flags & RST
+    nbits = (syn != 0) + (fin != 0) + (rst != 0)
+    if nbits > 1:
+        if fin and rst:
+            check_history(half, H_FIN_RST, "I")
+        else:
+            check_history(half, H_MULTI, "Q")
+    elif syn:
+        code = "H" if flags & ACK else "S"
+        if check_history(half, H_SYN, code) and rel != half.last_syn:
+            _add(half, code)
+        half.last_syn = rel
+    elif fin:
+        if check_history(half, H_FIN, "F") and rel + n != half.last_fin:
+            _add(half, "F")
+        half.last_fin = rel + n
+    elif rst:
+        if check_history(half, H_RST, "R") and rel != half.last_rst:
+            _add(half, "R")
+        half.last_rst = rel
+    elif n:
+        check_history(half, H_DATA, "D")
+    elif flags & ACK:
+        check_history(half, H_ACK, "A")
+
+
+def update_last_seq(half: Half, flags: int, end: int, n: int) -> None:
+    """Advance the highest sequence seen to `end`, or count a retransmission (Zeek's update_last_seq)."""
+    delta = end - half.last
+    if flags & (SYN | RST) and (delta > TOO_LARGE_SEQ_DELTA or delta < -TOO_LARGE_SEQ_DELTA):
+        return
+    if flags & FIN and half.last == 1:
+        half.last = end  # only the SYN seen so far: trust the FIN even when it seems to go backwards
+    elif half.state == RESET:
+        return
+    elif delta > 0:
+        half.last = end
+    elif n:
+        note_rxmit(half)
+
+
+def _set(half: Half, state: int) -> None:
+    if state != half.state:
+        half.prev_state = half.state
+        half.state = state
+
+
+def tcp_transition(half: Half, flags: int, n: int) -> None:
+    """Move the endpoint states after a segment from `half` (Zeek's UpdateStateMachine, without its weirds)."""
+    peer = half.peer
+    state = half.state
+    syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
+    if state == INACTIVE:
+        if syn:
+            if half.is_orig:
+                _set(half, SYN_ACK_SENT if ack else SYN_SENT)
+            else:
+                if peer.state == SYN_SENT:
+                    _set(peer, ESTABLISHED)
+                _set(half, ESTABLISHED)
+        if fin:
+            _set(half, CLOSED)
+        if rst:
+            _set(half, RESET)
+        if half.state == INACTIVE:
+            if not half.is_orig and n == 0 and peer.state == SYN_SENT:
+                pass  # an ACK of the SYN before the SYN-ACK: not yet a partial connection
+            elif ack and peer.state == ESTABLISHED:
+                _set(half, ESTABLISHED)  # the SYN was missed but the SYN-ACK was seen
+            else:
+                _set(half, PARTIAL)
+    elif state == SYN_SENT or state == SYN_ACK_SENT:
+        if fin:
+            _set(half, CLOSED)
+        if rst:
+            _set(half, RESET)
+    elif state == PARTIAL or state == ESTABLISHED:
+        if syn and state == PARTIAL and peer.state == INACTIVE and not ack:
+            _set(half, SYN_SENT)
+        if fin and not rst:
+            _set(half, CLOSED)
+            if peer.state == RESET and peer.prev_state == CLOSED:
+                _set(peer, CLOSED)  # the peer's FIN then RST was a normal close
+        if rst:
+            _set(half, RESET)
+    elif state == CLOSED and rst and peer.state != CLOSED:
+        _set(half, RESET)
+    half.fast = SYN_SENT <= half.state <= ESTABLISHED
+    peer.fast = SYN_SENT <= peer.state <= ESTABLISHED
+
+
+def tcp_size(half: Half) -> int:
+    """Payload bytes of one TCP direction from its sequence space, as Zeek's endpoint Size()."""
+    if not half.init:
+        return 0
+    size = half.last if half.last > half.ack else half.ack
+    if size > 0:
+        size -= 1  # the SYN octet (or the one before the first byte seen midstream)
+    if half.fin >= 0 and size > 0:
+        size -= 1  # the FIN octet
+    return size
+
+
+def conn_state(conn: Conn) -> str:
+    """Zeek's conn_state of a connection (TCP from endpoint states, UDP from who sent, ICMP always OTH)."""
+    orig, resp = conn.orig, conn.resp
+    if conn.proto == 17:
+        if orig.pkts:
+            return "SF" if resp.pkts else "S0"
+        return "SHR" if resp.pkts else "OTH"
+    if conn.proto != 6:
+        return "OTH"
+    os, rs = orig.state, resp.state
+    o_inactive = os == INACTIVE or os == PARTIAL
+    r_inactive = rs == INACTIVE or rs == PARTIAL
+    if rs == RESET:
+        if os == SYN_SENT or os == SYN_ACK_SENT or (os == RESET and tcp_size(orig) == 0 and tcp_size(resp) == 0):
+            return "REJ"
+        return "RSTRH" if o_inactive else "RSTR"
+    if os == RESET:
+        if r_inactive:
+            return "RSTOS0" if _RSTOS0.fullmatch(conn.hist) else "OTH"
+        return "RSTO"
+    if rs == CLOSED and os == CLOSED:
+        return "SF"
+    if os == CLOSED:
+        return "SH" if r_inactive else "S2"
+    if rs == CLOSED:
+        return "SHR" if o_inactive else "S3"
+    if os == SYN_SENT and rs == INACTIVE:
+        return "S0"
+    if os == ESTABLISHED and rs == ESTABLISHED:
+        return "S1"
+    return "OTH"

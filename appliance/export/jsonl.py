@@ -1,0 +1,180 @@
+"""JSON-lines logs, one file per concern, with Zeek's field names: conn, <protocol>, weird, assets.
+
+Row layout of a protocol event (`modbus.jsonl`): `ts uid id.orig_h id.orig_p id.resp_h id.resp_p src dst proto
+op kind`, then the event's fields at top level. A nested dict becomes dotted names (`objects.vendor_name`), as
+Zeek names record fields; bytes are hex; sets are sorted lists. A field that would overwrite a base name is
+written as `<protocol>.<name>`. Absent values (no flow, no service) are left out, as Zeek's JSON writer does.
+Weird events go to `weird.jsonl` with weird.log's names (`name addl notice source`), plus src/dst.
+Rows depend only on the input (insertion order of fields is kept), so a replay gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from appliance.model import WEIRD, Asset, Flow, ProtocolEvent
+
+BUFFER_SIZE = 1 << 20
+
+_BASE = frozenset(
+    ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "src", "dst", "proto", "op", "kind")
+)
+_WEIRD_BASE = _BASE | {"name", "addl", "notice", "source"}
+
+
+def _default(value: Any) -> Any:
+    """JSON rendering of the non-JSON types fields may hold."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, set | frozenset):
+        try:
+            return sorted(value)
+        except TypeError:
+            return sorted(value, key=repr)
+    return str(value)
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
+
+
+def _put(row: dict[str, Any], name: str, value: Any, base: frozenset[str], protocol: str) -> None:
+    if type(value) is dict:
+        for sub, subvalue in value.items():
+            _put(row, f"{name}.{sub}", subvalue, base, protocol)
+        return
+    if name in base or name in row:
+        name = f"{protocol}.{name}"
+    row[name] = value
+
+
+class JsonlLogs:
+    """Buffered JSON-lines writers under one directory, opened on first use, flushed on close()."""
+
+    def __init__(self, out_dir: Path, *, truncate: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self._mode = "w" if truncate else "a"
+        self._files: dict[str, IO[str]] = {}
+        self.rows: dict[str, int] = {}
+
+    def _file(self, name: str) -> IO[str]:
+        f = self._files.get(name)
+        if f is None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            path = self.out_dir / f"{name}.jsonl"
+            f = open(path, self._mode, encoding="utf-8", buffering=BUFFER_SIZE)  # noqa: SIM115
+            self._files[name] = f
+            self.rows[name] = 0
+        return f
+
+    def _write(self, name: str, row: dict[str, Any]) -> None:
+        self._file(name).write(_dumps(row) + "\n")
+        self.rows[name] += 1
+
+    def event_row(self, ev: ProtocolEvent) -> tuple[str, dict[str, Any]]:
+        """The log name and the row for one protocol event."""
+        row: dict[str, Any] = {"ts": ev.ts}
+        flow = ev.flow
+        if flow is not None:
+            row["uid"] = flow.uid
+            row["id.orig_h"] = flow.orig_h
+            row["id.orig_p"] = flow.orig_p
+            row["id.resp_h"] = flow.resp_h
+            row["id.resp_p"] = flow.resp_p
+        fields = ev.fields
+        protocol = ev.protocol
+        if ev.kind == WEIRD:
+            row["name"] = fields.get("name", ev.op)
+            row["addl"] = fields.get("addl", "")
+            row["notice"] = False
+            row["source"] = protocol
+            row["src"] = ev.src
+            row["dst"] = ev.dst
+            if flow is not None:
+                row["proto"] = flow.proto
+            for key, value in fields.items():
+                if key != "name" and key != "addl":
+                    _put(row, key, value, _WEIRD_BASE, protocol)
+            return "weird", row
+        row["src"] = ev.src
+        row["dst"] = ev.dst
+        if flow is not None:
+            row["proto"] = flow.proto
+        row["op"] = ev.op
+        row["kind"] = ev.kind
+        for key, value in fields.items():
+            if key in row or key in _BASE or type(value) is dict:
+                _put(row, key, value, _BASE, protocol)
+            else:
+                row[key] = value
+        return protocol, row
+
+    def write_event(self, ev: ProtocolEvent) -> None:
+        """Log a protocol event to `<protocol>.jsonl`, or to `weird.jsonl` when it is a weird."""
+        name, row = self.event_row(ev)
+        self._write(name, row)
+
+    @staticmethod
+    def flow_row(flow: Flow) -> dict[str, Any]:
+        """A conn.log row with Zeek's names (mac-logging and vlan-logging fields when known)."""
+        fid = flow.id
+        row: dict[str, Any] = {
+            "ts": flow.ts,
+            "uid": fid.uid,
+            "id.orig_h": fid.orig_h,
+            "id.orig_p": fid.orig_p,
+            "id.resp_h": fid.resp_h,
+            "id.resp_p": fid.resp_p,
+            "proto": fid.proto,
+        }
+        if flow.service:
+            row["service"] = flow.service
+        if flow.duration > 0:  # as Zeek: duration and byte counts are unset for a zero-length connection
+            row["duration"] = flow.duration
+            row["orig_bytes"] = flow.orig_bytes
+            row["resp_bytes"] = flow.resp_bytes
+        row["conn_state"] = flow.conn_state
+        row["missed_bytes"] = flow.missed_bytes
+        row["history"] = flow.history
+        row["orig_pkts"] = flow.orig_pkts
+        row["orig_ip_bytes"] = flow.orig_ip_bytes
+        row["resp_pkts"] = flow.resp_pkts
+        row["resp_ip_bytes"] = flow.resp_ip_bytes
+        if flow.orig_mac:
+            row["orig_l2_addr"] = flow.orig_mac
+        if flow.resp_mac:
+            row["resp_l2_addr"] = flow.resp_mac
+        if flow.vlans:
+            row["vlan"] = flow.vlans[0]
+            if len(flow.vlans) > 1:
+                row["inner_vlan"] = flow.vlans[1]
+        return row
+
+    def write_flow(self, flow: Flow) -> None:
+        """Log a finished connection to `conn.jsonl`."""
+        self._write("conn", self.flow_row(flow))
+
+    def write_assets(self, assets: Iterable[Asset]) -> None:
+        """Log the given assets to `assets.jsonl`, one row each (`Asset.to_dict()`)."""
+        for asset in assets:
+            self._write("assets", asset.to_dict())
+
+    def flush(self) -> None:
+        """Push buffered rows to the files."""
+        for f in self._files.values():
+            f.flush()
+
+    def close(self) -> None:
+        """Flush and close every file; a later write opens the file again (appending)."""
+        files, self._files = self._files, {}
+        self._mode = "a"
+        for f in files.values():
+            f.close()
+
+    def __enter__(self) -> JsonlLogs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

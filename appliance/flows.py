@@ -1,0 +1,625 @@
+"""The FlowTable: packets in, connection records (Zeek's conn.log) and decoded protocol events out.
+
+- One connection per 5-tuple, both directions. The originator sends the first packet, except (as Zeek's
+  likely-server-port heuristic) when the first packet is midstream from a likely server port (below 1024 or a port
+  a decoder registers) or is a SYN-ACK towards a port that is not a likely server port: then the roles flip (`^`).
+  ICMP messages are keyed by (type, answer type) so that a request and its reply share one flow.
+- TCP is reassembled per direction: in-order bytes go to the decoder at once, out-of-order segments wait (at most
+  `max_ooo_bytes` per direction, `max_ooo_total` for the table); retransmissions and overlaps are trimmed. A hole
+  is given up, reported to the decoder (`gap`) and counted in missed_bytes when the buffer bound is hit, when the
+  peer acknowledges data past it, or when the connection ends.
+- A decoder is chosen on the first payload: by the responder port, else by each decoder's `probe()` in registry
+  order (retried on the next payloads, `probe_limit` per direction). A decoder that sets `failed` (or raises) is
+  fed no more. Events from `feed`/`gap`/`close` go to `on_event` in order; a connection's service is the decoder
+  name once it produced an event that is not a weird.
+- Connections end by packet time: a TCP attempt (SYN, no answer) `tcp_attempt` s after its first packet, a closed
+  TCP connection (FIN both ways, a RST, or a FIN with a silent peer) `tcp_closed_linger` s after the close (late
+  ACKs still join it), others after `tcp_idle`/`udp_idle`/`icmp_idle` s without packets; timers are checked
+  once per second of packet time. A new SYN on a closed 5-tuple (or with another initial sequence) starts a new
+  connection. Beyond `max_flows` live connections the least recently active one is evicted.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from heapq import heapify, heappop, heappush
+from itertools import count
+
+from appliance.conn_state import (
+    CLOSED,
+    INACTIVE,
+    RESET,
+    SYN_ACK_SENT,
+    SYN_SENT,
+    Conn,
+    Half,
+    conn_state,
+    icmp_ports,
+    new_uid,
+    note_gap,
+    note_rxmit,
+    tcp_history,
+    tcp_size,
+    tcp_transition,
+    update_last_seq,
+)
+from appliance.model import TRANSPORT_NAMES, Flow, FlowId, Packet, ProtocolEvent, mac_str
+from appliance.reassembly import HALF_SPACE, MASK, buffer_segment, pop_ready, unwrap
+from protocols.base import WEIRD, Decoder, DecoderFactory, weird
+
+__all__ = ["FlowTable"]
+
+_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_ZERO_MAC = b"\x00" * 6
+_TOO_FAR_ACK = 1 << 24  # an ACK this far past all data seen is not trusted to reveal a gap
+_CHECK_EVERY = 1.0  # seconds of packet time between timer checks
+_DONE = 2  # Conn.dstate: nothing more to decode
+
+
+class FlowTable:
+    """Live connections by 5-tuple: TCP reassembly, decoder dispatch, timeouts and conn records."""
+
+    def __init__(
+        self,
+        decoders: Sequence[DecoderFactory],
+        on_event: Callable[[ProtocolEvent], None],
+        on_flow: Callable[[Flow], None],
+        *,
+        max_flows: int = 200_000,
+        tcp_idle: float = 300.0,
+        udp_idle: float = 60.0,
+        icmp_idle: float = 60.0,
+        tcp_closed_linger: float = 5.0,
+        tcp_attempt: float = 5.0,
+        max_ooo_bytes: int = 256 * 1024,
+        max_ooo_total: int = 64 * 1024 * 1024,
+        probe_limit: int = 4,
+        uid_seed: int = 0,
+    ) -> None:
+        self._on_event = on_event
+        self._on_flow = on_flow
+        self.max_flows = max(1, max_flows)
+        self.tcp_idle = tcp_idle
+        self.udp_idle = udp_idle
+        self.icmp_idle = icmp_idle
+        self.tcp_closed_linger = tcp_closed_linger
+        self.tcp_attempt = tcp_attempt
+        self.max_ooo_bytes = max_ooo_bytes
+        self.max_ooo_total = max_ooo_total
+        self.probe_limit = max(1, probe_limit)
+        self._rng = random.Random(uid_seed)
+        self._halves: dict[tuple[str, int, str, int, int], Half] = {}
+        self._live: dict[int, Conn] = {}
+        self._timers: list[tuple[float, int, Conn]] = []
+        self._lru: list[tuple[float, int, Conn]] | None = None
+        self._count = count()
+        self._next_check = float("-inf")
+        self._clock = float("-inf")
+        self.ooo_total = 0
+        self.total = 0
+        self.evicted = 0
+        self.timed_out = 0
+        self.reused = 0
+        self.decoder_errors = 0
+        self._by_port: dict[tuple[str, int], DecoderFactory] = {}
+        self._probers: dict[str, list[DecoderFactory]] = {}
+        self._likely: dict[str, frozenset[int]] = {}
+        for factory in decoders:
+            self._probers.setdefault(factory.transport, []).append(factory)
+            for port in factory.ports:
+                self._by_port.setdefault((factory.transport, port), factory)
+        for transport, factories in self._probers.items():
+            self._likely[transport] = frozenset(p for f in factories for p in f.ports)
+
+    @property
+    def live(self) -> int:
+        """Connections currently tracked."""
+        return len(self._live)
+
+    def process(self, pkt: Packet) -> None:
+        """Account one dissected packet to its connection (the hot path)."""
+        ts = pkt.ts
+        if ts >= self._next_check:
+            self._tick(ts)
+        proto = pkt.proto
+        if proto == 6:
+            flags = pkt.tcp_flags
+            half = self._halves.get((pkt.src, pkt.sport, pkt.dst, pkt.dport, 6))
+            if half is None or flags & 7 or not half.fast:
+                self._tcp_slow(half, pkt, flags, ts)
+                return
+            # an established direction, no SYN/FIN/RST: no state change, only counters and sequence space
+            conn = half.conn
+            conn.last_ts = ts
+            half.pkts += 1
+            half.ip_bytes += pkt.ip_len
+            payload = pkt.payload
+            n = len(payload)
+            if n:
+                if not half.hseen & 0x10:
+                    self._letter(half, 0x10, "D")
+            elif flags & _ACK and not half.hseen & 0x20:
+                self._letter(half, 0x20, "A")
+            if flags & _ACK:
+                peer = half.peer
+                if peer.init:
+                    ref = peer.last
+                    ack = ref + ((((pkt.ack - peer.base) & MASK) - ref + HALF_SPACE) & MASK) - HALF_SPACE
+                    prev = peer.ack
+                    if ack > prev:
+                        peer.ack = ack
+                        if ack > peer.nxt:
+                            self._ack_beyond(peer, ack, prev, ts)
+            last = half.last
+            rel = last + ((((pkt.seq - half.base) & MASK) - last + HALF_SPACE) & MASK) - HALF_SPACE
+            end = rel + n
+            if end > last:
+                half.last = end
+            elif n:
+                note_rxmit(half)
+            if n:
+                if rel == half.nxt and not half.ostarts:
+                    half.nxt = end
+                    if conn.dstate != _DONE:
+                        self._deliver(half, payload, ts)
+                else:
+                    self._segment(half, rel, payload, ts)
+        elif proto == 17:
+            half = self._halves.get((pkt.src, pkt.sport, pkt.dst, pkt.dport, 17))
+            if half is None:
+                sport, dport = pkt.sport, pkt.dport
+                likely = self._likely.get("udp", frozenset())
+                flip = (sport < 1024 or sport in likely) and not (dport < 1024 or dport in likely)
+                half = self._new_conn(pkt, ts, sport, dport, flip)
+            conn = half.conn
+            conn.last_ts = ts
+            half.pkts += 1
+            half.ip_bytes += pkt.ip_len
+            payload = pkt.payload
+            half.bytes += len(payload)
+            if not half.hseen:
+                self._letter(half, 0x10, "D")
+            if payload and conn.dstate != _DONE:
+                self._deliver(half, payload, ts)
+        elif proto == 1 or proto == 58:
+            sport, dport = icmp_ports(proto, pkt.sport, pkt.dport)
+            half = self._halves.get((pkt.src, sport, pkt.dst, dport, proto))
+            if half is None:
+                half = self._new_conn(pkt, ts, sport, dport, False)
+            conn = half.conn
+            conn.last_ts = ts
+            half.pkts += 1
+            half.ip_bytes += pkt.ip_len
+            half.bytes += len(pkt.payload)
+            if pkt.payload and conn.dstate != _DONE:
+                self._deliver(half, pkt.payload, ts)
+
+    def expire(self, now: float) -> None:
+        """End the connections whose timer (idle, attempt or close linger) has run out by packet time `now`."""
+        if now > self._clock:
+            self._clock = now
+        heap = self._timers
+        while heap and heap[0][0] <= now:
+            deadline, _, conn = heappop(heap)
+            if conn.done or deadline != conn.sched:
+                continue  # finished already, or rescheduled since
+            real = self._deadline(conn)
+            if real <= now:
+                if conn.closed_at is None:
+                    self.timed_out += 1
+                self._finish(conn, real)
+            else:
+                conn.sched = real
+                heappush(heap, (real, next(self._count), conn))
+
+    def flush(self, now: float | None = None) -> None:
+        """End of input: close every live connection (decoders closed, conn records out), oldest first."""
+        conns = list(self._live.values())
+        end = now if now is not None else max([self._clock, *(c.last_ts for c in conns)])
+        for conn in conns:
+            self._finish(conn, end)
+        self._timers.clear()
+        self._lru = None
+
+    # --- TCP ------------------------------------------------------------------------------------------------
+
+    def _tcp_slow(self, half: Half | None, pkt: Packet, flags: int, ts: float) -> None:
+        """A TCP segment that may change state: a new connection, SYN/FIN/RST, or a direction not yet open."""
+        seq = pkt.seq
+        if half is not None and flags & _SYN and self._is_reuse(half.conn, flags, seq):
+            self.reused += 1
+            self._finish(half.conn, ts)
+            half = None
+        new = half is None
+        if half is None:
+            half = self._new_tcp(pkt, flags, ts)
+        conn = half.conn
+        peer = half.peer
+        half.pkts += 1
+        half.ip_bytes += pkt.ip_len
+        if not (half.did_close and peer.did_close):
+            conn.last_ts = ts
+        payload = pkt.payload
+        n = len(payload)
+        syn, fin, rst = flags & _SYN, flags & _FIN, flags & _RST
+        seg = (0 if rst else n) + (1 if syn else 0) + (1 if fin else 0)
+        state = half.state
+        if state == INACTIVE or (syn and seq != half.base and (
+                SYN_SENT <= state < CLOSED or (state == RESET and half.prev_state == INACTIVE))):
+            self._init_seq(half, seq, syn, seg)  # a first segment, or a SYN that restarts the sequence space
+        rel = unwrap(seq, half.base, half.last)
+        tcp_history(half, flags, rel, n)
+        ack = prev = -1
+        if flags & _ACK and peer.init and not rst:
+            ack = unwrap(pkt.ack, peer.base, peer.last)
+            prev = peer.ack
+            if ack > prev and not (pkt.ack == 0 and ack - prev > 1 << 20):
+                peer.ack = ack
+            else:
+                ack = -1
+        update_last_seq(half, flags, rel + seg, n)
+        tcp_transition(half, flags, n)
+        if ack > peer.nxt:
+            self._ack_beyond(peer, ack, prev, ts)
+        data_rel = rel + 1 if syn else rel
+        if n and not rst:
+            self._segment(half, data_rel, payload, ts)
+        if fin:
+            self._fin(half, data_rel + n, ts)
+        if half.state >= CLOSED:
+            half.did_close = True
+        if conn.closed_at is None:
+            os, rs = conn.orig.state, conn.resp.state
+            if (os == RESET or rs == RESET or (os == CLOSED and (rs == CLOSED or rs == INACTIVE))
+                    or (rs == CLOSED and os == INACTIVE)):
+                conn.closed_at = ts
+                self._schedule(conn)
+        if new:
+            self._schedule(conn)
+
+    def _is_reuse(self, conn: Conn, flags: int, seq: int) -> bool:
+        """A SYN that starts a new connection on a tuple already tracked (Zeek's IsReuse)."""
+        if flags & _ACK:
+            if conn.orig.state != INACTIVE:
+                return False
+            ref = conn.resp
+        else:
+            ref = conn.orig
+        if conn.closed_at is not None:
+            return True
+        if not ref.init or seq == ref.base:
+            return False
+        # a SYN and SYN-ACK seen in reverse order (interleaved capture) is the same connection
+        return not (not flags & _ACK and ref.state == SYN_ACK_SENT and conn.resp.state == INACTIVE
+                    and seq == conn.resp.base)
+
+    def _new_tcp(self, pkt: Packet, flags: int, ts: float) -> Half:
+        """A new TCP connection; roles flip for a SYN-ACK or a midstream packet from a likely server port."""
+        sport, dport = pkt.sport, pkt.dport
+        likely = self._likely.get("tcp", frozenset())
+        dst_server = dport < 1024 or dport in likely
+        if flags & _SYN:
+            flip = bool(flags & _ACK) and not dst_server
+        elif sport < 1024 or sport in likely:
+            flip = not dst_server or sport < dport
+        else:
+            flip = False
+        return self._new_conn(pkt, ts, sport, dport, flip)
+
+    def _init_seq(self, half: Half, seq: int, syn: int, seg: int) -> None:
+        """Start a direction's sequence space at a SYN, or just before the first byte of a midstream segment."""
+        half.init = True
+        if syn:
+            half.base = seq & MASK
+            half.last = seg
+        else:
+            half.base = (seq - 1) & MASK
+            half.last = 1
+        half.ack = 0
+        half.nxt = 1
+        half.fin = -1
+        if half.ostarts:  # bytes held in an abandoned sequence space are dropped
+            self.ooo_total -= half.obytes
+            half.ostarts = half.odata = None
+            half.obytes = 0
+
+    def _fin(self, half: Half, fin_rel: int, ts: float) -> None:
+        """A FIN at relative offset `fin_rel`: the stream of this direction ends there."""
+        if half.fin < 0 or fin_rel > half.fin:
+            half.fin = fin_rel
+        if half.nxt == fin_rel:
+            half.nxt = fin_rel + 1
+
+    def _segment(self, half: Half, rel: int, data: bytes, ts: float) -> None:
+        """Payload at relative offset `rel`: trim what was delivered, deliver what is next, hold the rest."""
+        nxt = half.nxt
+        end = rel + len(data)
+        if end <= nxt:
+            return  # a retransmission of delivered (or given-up) bytes
+        if rel < nxt:
+            data = data[nxt - rel:]
+            rel = nxt
+        if rel == nxt:
+            half.nxt = end
+            if half.conn.dstate != _DONE:
+                self._deliver(half, data, ts)
+            self._drain(half, ts)
+            return
+        self.ooo_total += buffer_segment(half, rel, data)
+        if half.obytes > self.max_ooo_bytes or self.ooo_total > self.max_ooo_total:
+            self._overflow(half, ts)
+
+    def _drain(self, half: Half, ts: float) -> None:
+        """Deliver the held segments that now continue the stream."""
+        before = half.obytes
+        chunks = pop_ready(half)
+        self.ooo_total -= before - half.obytes
+        for chunk in chunks:
+            if half.conn.dstate == _DONE:
+                break
+            self._deliver(half, chunk, ts)
+
+    def _overflow(self, half: Half, ts: float) -> None:
+        """The buffer bound was hit: give up holes, oldest first, until the held bytes fit again."""
+        while half.ostarts and (half.obytes > self.max_ooo_bytes or self.ooo_total > self.max_ooo_total):
+            first = half.ostarts[0]
+            if first > half.nxt:
+                self._gap(half, first - half.nxt, ts)
+                half.nxt = first
+            self._drain(half, ts)
+
+    def _ack_beyond(self, half: Half, ack: int, prev: int, ts: float) -> None:
+        """The peer acknowledged bytes of `half` up to `ack` that were not delivered: the holes are lost."""
+        if ack - half.last > _TOO_FAR_ACK:
+            half.ack = prev  # a bogus acknowledgment, far past anything sent
+            return
+        if half.nxt == half.fin:
+            half.nxt += 1
+        limit = ack if half.fin < 0 or ack < half.fin else half.fin
+        while half.nxt < limit:
+            starts = half.ostarts
+            stop = starts[0] if starts and starts[0] < limit else limit
+            if stop > half.nxt:
+                self._gap(half, stop - half.nxt, ts)
+                half.nxt = stop
+            self._drain(half, ts)
+
+    def _gap(self, half: Half, length: int, ts: float, closing: bool = False) -> None:
+        """`length` bytes of one direction are lost: count them and tell the decoder."""
+        conn = half.conn
+        conn.missed += length
+        if not closing:
+            note_gap(half)
+        dec = conn.decoder
+        if dec is not None:
+            try:
+                events = dec.gap(half.is_orig, ts, length)
+            except Exception as exc:  # a decoder bug must not stop the sensor
+                self._crash(conn, half, exc, ts)
+                return
+            if events:
+                self._emit(conn, dec, events)
+            if dec.failed:
+                conn.decoder = None
+                conn.dstate = _DONE
+
+    @staticmethod
+    def _letter(half: Half, mask: int, code: str) -> None:
+        """Record a history letter the first time it happens in this direction."""
+        half.hseen |= mask
+        half.conn.hist += code if half.is_orig else code.lower()
+
+    # --- connections, decoders, timers ----------------------------------------------------------------------
+
+    def _new_conn(self, pkt: Packet, ts: float, sport: int, dport: int, flip: bool) -> Half:
+        """Create and register a connection for a packet (from sport to dport); the half it was sent by."""
+        if len(self._live) >= self.max_flows:
+            self._evict(ts)
+        proto = pkt.proto
+        pname = TRANSPORT_NAMES.get(proto, str(proto))
+        src, dst = pkt.src, pkt.dst
+        uid = new_uid(self._rng)
+        if flip:
+            fid = FlowId(uid, dst, dport, src, sport, pname)
+        else:
+            fid = FlowId(uid, src, sport, dst, dport, pname)
+        n = next(self._count)
+        conn = Conn(n, fid, proto, ts)
+        sender = conn.resp if flip else conn.orig
+        fwd = (src, sport, dst, dport, proto)
+        rev = (dst, dport, src, sport, proto)
+        conn.keys = (fwd, rev)
+        self._halves[fwd] = sender
+        self._halves[rev] = sender.peer
+        if flip:
+            conn.hist = "^"
+            conn.orig_mac, conn.resp_mac = pkt.dst_mac, pkt.src_mac
+        else:
+            conn.orig_mac, conn.resp_mac = pkt.src_mac, pkt.dst_mac
+        conn.vlans = pkt.vlans
+        if pname not in self._probers:
+            conn.dstate = _DONE
+        self._live[n] = conn
+        self.total += 1
+        if proto != 6:
+            self._schedule(conn)  # TCP is scheduled once its first segment set the endpoint states
+        if self._lru is not None:
+            heappush(self._lru, (ts, n, conn))
+        return sender
+
+    def _deliver(self, half: Half, data: bytes, ts: float) -> None:
+        """In-order bytes (or a datagram) of one direction to the decoder, choosing one first if needed."""
+        conn = half.conn
+        dec = conn.decoder
+        if dec is None:
+            dec = self._dispatch(conn, half, data, ts)
+            if dec is None:
+                return
+        try:
+            events = dec.feed(data, half.is_orig, ts)
+        except Exception as exc:  # a decoder bug must not stop the sensor
+            self._crash(conn, half, exc, ts)
+            return
+        if events:
+            self._emit(conn, dec, events)
+        if dec.failed:
+            conn.decoder = None
+            conn.dstate = _DONE
+
+    def _dispatch(self, conn: Conn, half: Half, data: bytes, ts: float) -> Decoder | None:
+        """The decoder of a connection: by responder port, else the first whose probe() accepts the payload."""
+        fid = conn.fid
+        factory = self._by_port.get((fid.proto, fid.resp_p))
+        if factory is None:
+            for candidate in self._probers.get(fid.proto, ()):
+                try:
+                    matched = candidate.probe(data, half.is_orig)
+                except Exception:
+                    matched = False
+                if matched:
+                    factory = candidate
+                    break
+            else:
+                half.probes += 1
+                if half.probes >= self.probe_limit:
+                    conn.dstate = _DONE
+                return None
+        try:
+            dec = factory(fid)
+        except Exception as exc:
+            self._events([weird(fid, factory.name, "decoder_error", ts, half.is_orig, addl=repr(exc)[:200])])
+            self.decoder_errors += 1
+            conn.dstate = _DONE
+            return None
+        conn.decoder = dec
+        conn.dstate = 1
+        return dec
+
+    def _emit(self, conn: Conn, dec: Decoder, events: Iterable[ProtocolEvent]) -> None:
+        """Pass a decoder's events on; the first one that is not a weird confirms the service."""
+        if conn.service is None:
+            for ev in events:
+                if ev.kind != WEIRD and conn.service is None:
+                    conn.service = dec.name
+                self._on_event(ev)
+        else:
+            on_event = self._on_event
+            for ev in events:
+                on_event(ev)
+
+    def _events(self, events: Iterable[ProtocolEvent]) -> None:
+        """Pass events on that no decoder produced (the FlowTable's own weirds)."""
+        for ev in events:
+            self._on_event(ev)
+
+    def _crash(self, conn: Conn, half: Half, exc: Exception, ts: float) -> None:
+        """A decoder raised: report it as a weird and stop decoding the connection."""
+        dec = conn.decoder
+        name = dec.name if dec is not None else "unknown"
+        self.decoder_errors += 1
+        conn.decoder = None
+        conn.dstate = _DONE
+        addl = f"{type(exc).__name__}: {exc}"[:200]
+        self._events([weird(conn.fid, name, "decoder_error", ts, half.is_orig, addl=addl)])
+
+    def _deadline(self, conn: Conn) -> float:
+        """When a connection ends if nothing more happens."""
+        if conn.proto == 6:
+            if conn.closed_at is not None:
+                return conn.closed_at + self.tcp_closed_linger
+            state = conn.orig.state
+            if (state == SYN_SENT or state == SYN_ACK_SENT) and conn.resp.state == INACTIVE:
+                return conn.ts + self.tcp_attempt
+            return conn.last_ts + self.tcp_idle
+        if conn.proto == 17:
+            return conn.last_ts + self.udp_idle
+        return conn.last_ts + self.icmp_idle
+
+    def _schedule(self, conn: Conn) -> None:
+        """Put the connection's deadline in the timer heap if it is earlier than the one already there."""
+        deadline = self._deadline(conn)
+        if deadline < conn.sched:
+            conn.sched = deadline
+            heappush(self._timers, (deadline, next(self._count), conn))
+
+    def _tick(self, ts: float) -> None:
+        self._next_check = ts + _CHECK_EVERY
+        self.expire(ts)
+
+    def _evict(self, now: float) -> None:
+        """End the least recently active connection to make room."""
+        lru = self._lru
+        if lru is None or len(lru) > 2 * len(self._live) + 64:
+            lru = self._lru = [(c.last_ts, c.n, c) for c in self._live.values()]
+            heapify(lru)
+        while lru:
+            last, n, conn = heappop(lru)
+            if conn.done:
+                continue
+            if conn.last_ts > last:
+                heappush(lru, (conn.last_ts, n, conn))  # active since: look again later
+                continue
+            self.evicted += 1
+            self._finish(conn, now)
+            return
+
+    def _finish(self, conn: Conn, ts: float) -> None:
+        """End a connection: give up its holes, close its decoder, emit its conn record."""
+        if conn.done:
+            return
+        conn.done = True
+        halves = self._halves
+        for key in conn.keys:
+            halves.pop(key, None)
+        del self._live[conn.n]
+        for half in (conn.orig, conn.resp):
+            if half.ostarts:
+                while half.ostarts:
+                    first = half.ostarts[0]
+                    if first > half.nxt:
+                        self._gap(half, first - half.nxt, ts, closing=True)
+                        half.nxt = first
+                    self._drain(half, ts)
+            if conn.proto == 6 and half.fin > half.nxt:
+                self._gap(half, half.fin - half.nxt, ts, closing=True)
+                half.nxt = half.fin + 1
+        dec = conn.decoder
+        if dec is not None:
+            conn.decoder = None
+            try:
+                events = dec.close(ts)
+            except Exception as exc:
+                conn.decoder = dec
+                self._crash(conn, conn.orig, exc, ts)
+                events = []
+            if events:
+                self._emit(conn, dec, events)
+        self._on_flow(self._record(conn))
+
+    @staticmethod
+    def _record(conn: Conn) -> Flow:
+        """The conn record of a connection."""
+        orig, resp = conn.orig, conn.resp
+        if conn.proto == 6:
+            orig_bytes, resp_bytes = tcp_size(orig), tcp_size(resp)
+        else:
+            orig_bytes, resp_bytes = orig.bytes, resp.bytes
+        return Flow(
+            id=conn.fid,
+            ts=conn.ts,
+            duration=max(0.0, conn.last_ts - conn.ts),
+            service=conn.service,
+            orig_bytes=orig_bytes,
+            resp_bytes=resp_bytes,
+            conn_state=conn_state(conn),
+            missed_bytes=conn.missed,
+            history=conn.hist,
+            orig_pkts=orig.pkts,
+            orig_ip_bytes=orig.ip_bytes,
+            resp_pkts=resp.pkts,
+            resp_ip_bytes=resp.ip_bytes,
+            orig_mac=mac_str(conn.orig_mac) if conn.orig_mac and conn.orig_mac != _ZERO_MAC else None,
+            resp_mac=mac_str(conn.resp_mac) if conn.resp_mac and conn.resp_mac != _ZERO_MAC else None,
+            vlans=conn.vlans,
+        )

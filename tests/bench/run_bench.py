@@ -1,0 +1,236 @@
+"""`make bench`: otwatch against tshark and the raw readers on the seeded mixed capture, on one core.
+
+Generates (or reuses) bench-data/mixed-<N>-<seed>.pcap, then runs every measurement in its own child process
+(tests/bench/children.py), pinned with `taskset -c CPU` when available, `--repeat` times: median packets/s,
+and the highest peak RSS from os.wait4's rusage. Prints a table and the checks: otwatch/tshark >= 3x, otwatch
+peak RSS <= 300 MiB, and otwatch/raw read for information. Exits 1 if a check fails, 0 otherwise (a missing
+or failing otwatch is reported, not failed). Not collected by pytest: run it as a script.
+
+    python tests/bench/run_bench.py [--packets N] [--seed S] [--repeat R] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+for _path in (str(REPO), str(Path(__file__).resolve().parent)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from children import (  # noqa: E402
+    Measure,
+    measure_command,
+    measure_otwatch,
+    measure_raw_python,
+    pin_prefix,
+    warm_cache,
+)
+
+from simulators.mixed_capture import GENERATOR_VERSION, write_mixed_capture  # noqa: E402
+
+TSHARK_SPEEDUP_TARGET = 3.0
+RSS_TARGET_MIB = 300.0
+MODBUS_FIELDS = (
+    "frame.number",
+    "ip.src",
+    "ip.dst",
+    "mbtcp.trans_id",
+    "mbtcp.unit_id",
+    "modbus.func_code",
+    "modbus.reference_num",
+    "modbus.word_cnt",
+    "modbus.exception_code",
+)
+
+
+def ensure_capture(data_dir: Path, packets: int, seed: int) -> tuple[Path, dict[str, Any], bool]:
+    """The bench capture for (packets, seed), generated unless an up-to-date one is there; True if reused."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pcap = data_dir / f"mixed-{packets}-{seed}.pcap"
+    meta = pcap.with_suffix(".json")
+    if pcap.exists() and meta.exists():
+        try:
+            summary = json.loads(meta.read_text())
+        except ValueError:
+            summary = {}
+        if (
+            summary.get("generator_version") == GENERATOR_VERSION
+            and summary.get("bytes") == pcap.stat().st_size
+        ):
+            return pcap, summary, True
+    summary = write_mixed_capture(pcap, packets=packets, seed=seed)
+    meta.write_text(json.dumps(summary, indent=2) + "\n")
+    return pcap, summary, False
+
+
+def checks(raw: Measure, tshark: Measure, otwatch: Measure) -> list[dict[str, Any]]:
+    """The PASS/FAIL lines: speed-up over tshark, memory, and the share of the raw read rate (information)."""
+    ot, ts, rr, mem = otwatch.pps(), tshark.pps(), raw.pps(), otwatch.peak_mib()
+    why = f"n/a (otwatch {otwatch.status})" if ot is None else ""
+    rows: list[dict[str, Any]] = []
+    if ot is None or ts is None:
+        rows.append(
+            {
+                "check": "otwatch / tshark fields",
+                "value": None,
+                "target": f">= {TSHARK_SPEEDUP_TARGET}x",
+                "result": why or f"n/a (tshark {tshark.status})",
+            }
+        )
+    else:
+        ratio = ot / ts
+        rows.append(
+            {
+                "check": "otwatch / tshark fields",
+                "value": ratio,
+                "target": f">= {TSHARK_SPEEDUP_TARGET}x",
+                "result": "PASS" if ratio >= TSHARK_SPEEDUP_TARGET else "FAIL",
+            }
+        )
+    rows.append(
+        {
+            "check": "otwatch / raw read",
+            "value": (ot / rr) if ot and rr else None,
+            "target": "-",
+            "result": "info" if ot and rr else (why or f"n/a (raw read {raw.status})"),
+        }
+    )
+    rows.append(
+        {
+            "check": "otwatch peak RSS (MiB)",
+            "value": mem,
+            "target": f"<= {RSS_TARGET_MIB:.0f}",
+            "result": why or ("PASS" if mem is not None and mem <= RSS_TARGET_MIB else "FAIL"),
+        }
+    )
+    return rows
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render(
+    capture: dict[str, Any], measures: list[Measure], rows: list[dict[str, Any]], pin: str, repeat: int
+) -> str:
+    """The human-readable report."""
+    lines = [
+        f"capture  {capture['path']}: {capture['packets']:,} packets, {capture['bytes'] / 1e6:.1f} MB, "
+        f"{capture['hosts']} hosts ({capture['origin']})",
+        f"runs     one core: {pin}; median of {repeat} run(s); peak RSS = max over runs",
+        "",
+        f"{'measurement':<48} {'packets/s':>12} {'median s':>9} {'peak RSS MiB':>13}  note",
+    ]
+    for m in measures:
+        pps = m.pps()
+        med = statistics.median(m.runs) if m.runs and m.status == "ok" else None
+        status = "" if m.status == "ok" else f"[{m.status.upper()}] "
+        lines.append(
+            f"{m.name:<48} {_fmt(pps, ',.0f'):>12} {_fmt(med, '.3f'):>9} "
+            f"{_fmt(m.peak_mib(), '.1f'):>13}  {status}{m.note}"
+        )
+    lines += ["", f"{'check':<28} {'value':>8} {'target':>10}  result"]
+    for row in rows:
+        lines.append(
+            f"{row['check']:<28} {_fmt(row['value'], '.2f'):>8} {row['target']:>10}  {row['result']}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line of the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median); default 3")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also save the figures as JSON")
+    parser.add_argument("--cpu", type=int, default=0, help="core to pin children to; -1: do not pin")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "bench-data", help="where captures are kept")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("raw", "tcpdump", "tshark", "otwatch"),
+        help="leave a measurement out (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if args.packets <= 0 or args.repeat <= 0:
+        parser.error("--packets and --repeat must be positive")
+
+    started = time.perf_counter()
+    pcap, capture, reused = ensure_capture(args.data_dir, args.packets, args.seed)
+    capture = dict(
+        capture,
+        path=str(pcap),
+        origin="reused" if reused else f"generated in {time.perf_counter() - started:.1f} s",
+    )
+    n = args.packets
+    warm_cache(pcap)
+    prefix, pin = pin_prefix(None if args.cpu < 0 else args.cpu)
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+
+    def skipped(name: str, key: str) -> Measure:
+        return Measure(key, name, n, status="skipped", note="--skip " + key)
+
+    raw = (
+        skipped("raw read: Python", "raw")
+        if "raw" in args.skip
+        else measure_raw_python(pcap, n, args.repeat, prefix, env)
+    )
+    tcpdump = (
+        skipped("raw read: tcpdump -r F -w /dev/null", "tcpdump")
+        if "tcpdump" in args.skip
+        else (
+            measure_command(
+                "tcpdump",
+                "raw read: tcpdump -r F -w /dev/null",
+                ["tcpdump", "-r", str(pcap), "-w", "/dev/null"],
+                n,
+                args.repeat,
+                prefix,
+            )
+        )
+    )
+    tshark_argv = ["tshark", "-r", str(pcap), "-T", "fields"]
+    for name in MODBUS_FIELDS:
+        tshark_argv += ["-e", name]
+    tshark = (
+        skipped("tshark -T fields (Modbus fields)", "tshark")
+        if "tshark" in args.skip
+        else (
+            measure_command("tshark", "tshark -T fields (Modbus fields)", tshark_argv, n, args.repeat, prefix)
+        )
+    )
+    otwatch = (
+        skipped("otwatch replay", "otwatch")
+        if "otwatch" in args.skip
+        else measure_otwatch(pcap, n, args.repeat, prefix, env)
+    )
+
+    measures = [raw, tcpdump, tshark, otwatch]
+    rows = checks(raw, tshark, otwatch)
+    print(render(capture, measures, rows, pin, args.repeat))
+    if args.json is not None:
+        report = {
+            "capture": capture,
+            "pinning": pin,
+            "repeat": args.repeat,
+            "measurements": {m.key: dict(m.as_dict(), name=m.name) for m in measures},
+            "checks": rows,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if any(row["result"] == "FAIL" for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
