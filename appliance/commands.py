@@ -144,7 +144,12 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
         return _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     stop = StopFlag()
     stop.install()
-    threading.Thread(target=lambda: (stop.event.wait(), capture.stop()), daemon=True).start()
+
+    def stop_capture_on_signal() -> None:
+        stop.event.wait()
+        capture.stop()
+
+    threading.Thread(target=stop_capture_on_signal, name="otwatch-stop", daemon=True).start()
     last_publish = last_save = time.monotonic()
 
     def tick(_packets: int) -> None:

@@ -9,7 +9,6 @@ read is bounds-checked against `end` first. The field names are documented in pr
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import chain
 from struct import Struct
 from typing import Any
 
@@ -27,7 +26,7 @@ RW_HDR = Struct(">HHHHB")  # FC23 request: read addr, read qty, write addr, writ
 FILE_REF = Struct(">BHHH")  # FC20/21 sub-request: reference type, file, record, record length
 _REGS = [Struct(f">{n}H") for n in range(128)]
 _BITS = [tuple((byte >> i) & 1 for i in range(8)) for byte in range(256)]
-_bits_of = _BITS.__getitem__
+_TO01 = bytes.maketrans(b"01", b"\x00\x01")
 
 TRUNCATED = "modbus_truncated_pdu"
 EXTRA = "modbus_extra_data"
@@ -51,10 +50,11 @@ def bits(buf: bytes, p: int, nbytes: int, limit: int) -> list[int]:
     need = (limit + 7) >> 3
     if need < nbytes:
         nbytes = need
-    out = list(chain.from_iterable(map(_bits_of, buf[p:p + nbytes])))
-    if len(out) > limit:
-        del out[limit:]
-    return out
+    if nbytes <= 1:
+        return list(_BITS[buf[p]][:limit]) if nbytes == 1 else []
+    # one big little-endian int: its binary digits, reversed, are the bits in coil order
+    digits = format(int.from_bytes(buf[p:p + nbytes], "little"), "b").zfill(nbytes << 3)[::-1]
+    return list(digits[:limit].encode().translate(_TO01))
 
 
 def short(need: int, have: int) -> Problems:

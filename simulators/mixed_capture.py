@@ -16,6 +16,7 @@ import struct
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from random import Random
 from typing import Any, Protocol
@@ -64,7 +65,7 @@ def write_mixed_capture(
         raise ValueError("packets must be >= 0")
     rng = Random(seed)
     site = Site(hosts, Random(rng.getrandbits(64)))
-    makers = {
+    makers: dict[str, Callable[[Site, Random, deque[bytes]], _Traffic]] = {
         "modbus": ModbusTraffic,
         "bacnet": BacnetTraffic,
         "mqtt": MqttTraffic,

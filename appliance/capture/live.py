@@ -198,7 +198,15 @@ class LiveCapture:
             if self._active:
                 raise CaptureError(f"capture on {self.interface!r} is already being iterated")
             self._active = True
-        return self._iterate(self._ring, self._sock)
+            ring, sock = self._ring, self._sock
+        try:
+            yield from self._iterate(ring, sock)
+        finally:
+            with self._lock:
+                self._active = False
+                pending = self._close_pending
+            if pending:
+                self._teardown()
 
     def _iterate(self, ring: mmap.mmap, sock: socket.socket) -> Iterator[tuple[int, float, bytes, int]]:
         poller = select.poll()
@@ -222,33 +230,17 @@ class LiveCapture:
                 num, off = _BLOCK.unpack_from(ring, base + 12)
                 off += base
                 for _ in range(num):
-                    (
-                        nxt,
-                        sec,
-                        nsec,
-                        snap,
-                        wire,
-                        status,
-                        mac,
-                        net,
-                        _h,
-                        tci,
-                        tpid,
-                        _fam,
-                        proto,
-                        ifindex,
-                        hatype,
-                        pkttype,
-                        _halen,
-                    ) = pkt_unpack(ring, off)
+                    # fmt: off
+                    (nxt, sec, nsec, snap, wire, status, mac, net, _hash, tci, tpid, _family, proto, ifindex,
+                     hatype, pkttype, _halen) = pkt_unpack(ring, off)
+                    # fmt: on
                     if pkttype == PACKET_OUTGOING and ifindex in dup:
                         ignored += 1
                     elif hatype in ETHERNET_HATYPES:
                         data = ring[off + mac : off + mac + snap]
                         if status & TP_STATUS_VLAN_VALID:  # the NIC stripped a tag: put it back
-                            tag = _VLAN_TAG.pack(
-                                tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100, tci & 0xFFFF
-                            )
+                            tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                            tag = _VLAN_TAG.pack(tpid, tci & 0xFFFF)
                             data = data[:12] + tag + data[12:]
                             wire += 4
                         delivered += 1
@@ -270,11 +262,6 @@ class LiveCapture:
             self._block = idx
             self.delivered += delivered
             self.ignored_outgoing += ignored
-            with self._lock:
-                self._active = False
-                pending = self._close_pending
-            if pending:
-                self._teardown()
 
     @staticmethod
     def _other(
@@ -353,11 +340,13 @@ class LiveCapture:
                 os.close(fd)
 
     def __enter__(self) -> LiveCapture:
+        """Use as a context manager: closed on exit."""
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Close on leaving the `with` block."""
         self.close()
 
 

@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 __all__ = ["CaptureError", "PcapReader"]
 
-CHUNK = 1 << 20  # bytes per read() call
+CHUNK = 1 << 17  # bytes per read() call: measured faster than 1 MiB or more (the buffer stays in cache)
 MAX_RECORD = 1 << 24  # a packet record larger than this is taken as corruption, not data
 DEFAULT_SNAPLEN = 262144
 
@@ -56,29 +56,31 @@ class CaptureError(ValueError):
     """A capture source cannot be opened or read: not a capture file, missing interface, no permission."""
 
 
-class _Interface:
-    """What a pcapng section says about one interface: link type, timestamp units and offset, snaplen."""
-
-    __slots__ = ("linktype", "offset", "snaplen", "units")
-
-    def __init__(self, linktype: int, snaplen: int, units: int, offset: int) -> None:
-        self.linktype = linktype
-        self.snaplen = snaplen
-        self.units = units  # timestamp ticks per second
-        self.offset = offset  # seconds added to every timestamp (if_tsoffset)
+# what a pcapng section says about one interface: link type, timestamp ticks per second, ticks added to every
+# timestamp (if_tsoffset seconds times ticks per second), snaplen
+_Interface = tuple[int, int, int, int]
 
 
 class PcapReader:
-    """Iterate over the packets of a pcap or pcapng file as `(linktype, ts, frame, wire_len)` tuples."""
+    """Iterate over the packets of a pcap or pcapng file as `(linktype, ts, frame, wire_len)` tuples.
+
+    Attributes: `packets` (yielded so far: updated per read chunk, exact once iteration ends), `bytes_read`
+    and `file_size` (for a progress bar), `truncated` (why reading stopped early, else None), `skipped`
+    (pcapng blocks not yielded, by reason), `format`, `linktype` (the file's, or the first interface's).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.packets = 0
         self.bytes_read = 0
+        self.file_size = 0
         self.truncated: str | None = None
-        self.skipped: Counter[str] = Counter()  # pcapng blocks and records not yielded, by reason
+        self.skipped: Counter[str] = Counter()
         self.format = ""  # "pcap" or "pcapng"
-        self.linktype: int | None = None  # classic pcap: the file's link type; pcapng: the first interface's
+        self.linktype: int | None = None
+        self.snaplen = 0
+        self.fcs_len = 0
+        self.version = (0, 0)
         try:
             self._f: BinaryIO = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
             self.file_size = self.path.stat().st_size
@@ -127,8 +129,6 @@ class PcapReader:
             raise CaptureError(
                 f"{self.path}: not a pcap or pcapng file (pcapng byte-order magic {head[8:12].hex()})"
             )
-        self.snaplen = 0
-        self.fcs_len = 0
 
     # ---------------------------------------------------------------- iterating
 
@@ -138,8 +138,8 @@ class PcapReader:
             return self._iter_classic()
         return self._iter_pcapng()
 
-    def _stop(self, what: str, offset: int) -> None:
-        self.truncated = f"{self.path}: {what} at packet {self.packets + 1}, byte offset {offset}"
+    def _stop(self, what: str, packets: int, offset: int) -> None:
+        self.truncated = f"{self.path}: {what} at packet {packets + 1}, byte offset {offset}"
 
     def _iter_classic(self) -> Iterator[tuple[int, float, bytes, int]]:
         f = self._f
@@ -173,7 +173,7 @@ class PcapReader:
                 if pos + hsize <= blen:
                     (incl,) = struct.unpack_from(self._order + "I", buf, pos + 8)
                     if incl > MAX_RECORD:
-                        self._stop(f"corrupt record header (captured length {incl})", base + pos)
+                        self._stop(f"corrupt record header (captured length {incl})", n, base + pos)
                         return
                     want = max(CHUNK, hsize + incl)
                 else:
@@ -182,7 +182,7 @@ class PcapReader:
                 if not more:
                     if pos < blen:
                         part = "packet header" if pos + hsize > blen else "packet data"
-                        self._stop(f"file ends in the middle of the {part}", base + pos)
+                        self._stop(f"file ends in the middle of the {part}", n, base + pos)
                     return
                 base += pos
                 buf = buf[pos:] + more
@@ -217,9 +217,8 @@ class PcapReader:
                         elif bom == 0x4D3C2B1A:
                             order = ">"
                         else:
-                            self._stop(
-                                f"bad pcapng byte-order magic {buf[pos + 8 : pos + 12].hex()}", base + pos
-                            )
+                            magic = buf[pos + 8 : pos + 12].hex()
+                            self._stop(f"bad pcapng byte-order magic {magic}", n, base + pos)
                             return
                         hdr = struct.Struct(order + "II")
                         epb = struct.Struct(order + "IIIII")
@@ -227,45 +226,44 @@ class PcapReader:
                         btype, blk = hdr.unpack_from(buf, pos)
                         ifaces = []
                     if blk < 12 or blk & 3 or blk > MAX_RECORD:
-                        self._stop(f"corrupt pcapng block header (type {btype:#x}, length {blk})", base + pos)
+                        what = f"corrupt pcapng block header (type {btype:#x}, length {blk})"
+                        self._stop(what, n, base + pos)
                         return
                     end = pos + blk
                     if end > blen:
                         break
                     if btype == PCAPNG_EPB:
                         ifid, hi, lo, incl, orig = epb.unpack_from(buf, pos + 8)
-                        if ifid >= len(ifaces) or 28 + incl + 4 > blk:
-                            skipped["epb:bad_interface" if ifid >= len(ifaces) else "epb:bad_length"] += 1
-                        else:
-                            ifc = ifaces[ifid]
-                            sec, frac = divmod((hi << 32) | lo, ifc.units)
-                            last_ts = sec + ifc.offset + frac / ifc.units
+                        if ifid < len(ifaces) and incl + 32 <= blk:
+                            linktype, units, tbase, _ = ifaces[ifid]
+                            last_ts = (((hi << 32) | lo) + tbase) / units  # int / int: correctly rounded
                             n += 1
-                            yield ifc.linktype, last_ts, buf[pos + 28 : pos + 28 + incl], orig
+                            yield linktype, last_ts, buf[pos + 28 : pos + 28 + incl], orig
+                        else:
+                            skipped["epb:bad_interface" if ifid >= len(ifaces) else "epb:bad_length"] += 1
                     elif btype == PCAPNG_SPB:
                         if not ifaces:
                             skipped["spb:no_interface"] += 1
                         else:
                             (orig,) = struct.unpack_from(order + "I", buf, pos + 8)
                             incl = min(orig, blk - 16)
-                            if ifaces[0].snaplen:
-                                incl = min(incl, ifaces[0].snaplen)
+                            if ifaces[0][3]:
+                                incl = min(incl, ifaces[0][3])
                             n += 1
-                            yield ifaces[0].linktype, last_ts, buf[pos + 12 : pos + 12 + incl], orig
+                            yield ifaces[0][0], last_ts, buf[pos + 12 : pos + 12 + incl], orig
                     elif btype == PCAPNG_IDB:
                         ifaces.append(self._parse_idb(buf, pos, blk, order))
                         if self.linktype is None:
-                            self.linktype = ifaces[-1].linktype
+                            self.linktype = ifaces[-1][0]
                     elif btype == PCAPNG_PB:
                         ifid, _drops, hi, lo, incl, orig = pb.unpack_from(buf, pos + 8)
-                        if ifid >= len(ifaces) or 28 + incl + 4 > blk:
-                            skipped["pb:bad_interface" if ifid >= len(ifaces) else "pb:bad_length"] += 1
-                        else:
-                            ifc = ifaces[ifid]
-                            sec, frac = divmod((hi << 32) | lo, ifc.units)
-                            last_ts = sec + ifc.offset + frac / ifc.units
+                        if ifid < len(ifaces) and incl + 32 <= blk:
+                            linktype, units, tbase, _ = ifaces[ifid]
+                            last_ts = (((hi << 32) | lo) + tbase) / units
                             n += 1
-                            yield ifc.linktype, last_ts, buf[pos + 28 : pos + 28 + incl], orig
+                            yield linktype, last_ts, buf[pos + 28 : pos + 28 + incl], orig
+                        else:
+                            skipped["pb:bad_interface" if ifid >= len(ifaces) else "pb:bad_length"] += 1
                     elif btype != PCAPNG_SHB:
                         skipped[f"block:{btype:#x}"] += 1
                     pos = end
@@ -278,7 +276,7 @@ class PcapReader:
                 if not more:
                     if pos < blen:
                         part = "block header" if pos + 12 > blen else "block"
-                        self._stop(f"file ends in the middle of a pcapng {part}", base + pos)
+                        self._stop(f"file ends in the middle of a pcapng {part}", n, base + pos)
                     return
                 base += pos
                 buf = buf[pos:] + more
@@ -307,7 +305,7 @@ class PcapReader:
             elif code == OPT_IF_TSOFFSET and olen >= 8 and val + 8 <= end:
                 (offset,) = struct.unpack_from(order + "q", buf, val)
             opt = val + ((olen + 3) & ~3)
-        return _Interface(linktype, snaplen, units, offset)
+        return linktype, units, offset * units, snaplen
 
     # ------------------------------------------------------------------ closing
 
@@ -316,9 +314,11 @@ class PcapReader:
         self._f.close()
 
     def __enter__(self) -> PcapReader:
+        """Use as a context manager: closed on exit."""
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Close on leaving the `with` block."""
         self.close()

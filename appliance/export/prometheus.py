@@ -103,7 +103,7 @@ class OtwatchCollector(Collector):
             ),
             "assets": g(
                 "otwatch_assets",
-                "Known assets by zone, category and protocol (an asset counts once per protocol it speaks).",
+                "Known assets by zone, category and protocol (counted once per protocol spoken).",
                 labels=["zone", "category", "protocol"],
             ),
             "asset_info": InfoMetricFamily(
@@ -112,7 +112,7 @@ class OtwatchCollector(Collector):
             ),
             "dropped": c(
                 "otwatch_asset_series_dropped",
-                "Assets left out of the per-asset series by the series cap, summed over scrapes.", labels=[],
+                "Assets left out of per-asset series by the cap, summed over scrapes.", labels=[],
             ),
             "last_seen": g(
                 "otwatch_asset_last_seen_timestamp_seconds", "Packet time each asset was last seen sending.",

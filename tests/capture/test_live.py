@@ -5,6 +5,7 @@ Traffic goes only to 127.0.0.1. Waits are bounded: a timer calls stop() if the e
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import socket
@@ -109,7 +110,7 @@ def test_stop_from_another_thread_ends_iteration(receiver: socket.socket) -> Non
     assert "error" not in result and isinstance(result["packets"], int) and result["packets"] >= 1
     cap.close()
     with pytest.raises(CaptureError, match="closed"):
-        iter(cap)
+        next(iter(cap))
 
 
 def test_stop_on_an_idle_interface_and_close_twice() -> None:
@@ -243,3 +244,62 @@ def test_unprivileged_user_without_capability_gets_a_clear_error() -> None:
     res = run_as_nobody()
     assert res.returncode == 3, res.stdout + res.stderr
     assert "cannot capture on 'lo'" in res.stdout and "CAP_NET_RAW" in res.stdout
+
+
+# ------------------------------------------------------------------ VLAN tags stripped by the kernel
+
+VLAN_SCRIPT = """
+import socket, sys, threading
+sys.path[:0] = [{repo!r}, {helpers!r}]
+from appliance.capture.dissect import Dissector
+from appliance.capture.live import LiveCapture
+from pcapbuild import eth, ipv4, udp
+cap = LiveCapture("otwb", block_size=1 << 18, block_count=2, poll_ms=50, block_timeout_ms=5)
+timer = threading.Timer({deadline}, cap.stop)
+timer.daemon = True
+timer.start()
+tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+tx.bind(("otwa", 0))
+for i in range(3):
+    inner = ipv4("192.0.2.1", "192.0.2.2", 17, udp(1, 2, b"vlan-%d" % i))
+    tx.send(eth(0x0800, inner, vlans=[(0x88A8, 100), (0x8100, 42)]))
+d = Dissector()
+seen = []
+for f in cap:
+    p = d.dissect(*f)
+    if p is not None and p.payload.startswith(b"vlan-"):
+        seen.append((p.vlans, p.payload, f[3], len(f[2])))
+        if len(seen) == 3:
+            break
+timer.cancel()
+cap.close()
+print(seen)
+"""
+
+
+def test_vlan_tags_stripped_by_the_kernel_are_put_back() -> None:
+    # a veth pair inside a namespace made by this test: the receiving side moves the outer tag into packet
+    # metadata (TP_STATUS_VLAN_VALID), and the capture must show both tags again, outermost first
+    ip = shutil.which("ip")
+    if ip is None:
+        pytest.skip("iproute2 is not installed")
+    ns = f"otwcap{os.getpid()}"
+    if subprocess.run([ip, "netns", "add", ns], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here")
+    try:
+        for cmd in (
+            ["link", "add", "otwa", "type", "veth", "peer", "name", "otwb"],
+            ["link", "set", "otwa", "up"],
+            ["link", "set", "otwb", "up"],
+        ):
+            subprocess.run([ip, "-n", ns, *cmd], check=True, capture_output=True)
+        script = VLAN_SCRIPT.format(repo=str(REPO), helpers=str(Path(__file__).parent), deadline=DEADLINE)
+        res = subprocess.run(
+            [ip, "netns", "exec", ns, sys.executable, "-c", script],
+            capture_output=True, text=True, timeout=DEADLINE + 10,
+        )
+    finally:
+        subprocess.run([ip, "netns", "del", ns], capture_output=True)
+    assert res.returncode == 0, res.stderr
+    seen = ast.literal_eval(res.stdout.strip())
+    assert seen == [((100, 42), b"vlan-%d" % i, 56, 56) for i in range(3)]

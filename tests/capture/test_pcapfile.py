@@ -254,3 +254,14 @@ def test_partial_iteration_counts_what_was_yielded(tmp_path: Path) -> None:
                 break
         assert reader.packets == 4
     assert reader._f.closed
+
+
+def test_pcapng_corrupt_block_after_packets(tmp_path: Path) -> None:
+    w = PcapngWriter().shb().idb(1).epb(0, 1, b"one").epb(0, 2, b"two")
+    w.blocks.append(struct.pack("<II", 6, 13) + bytes(8))  # a block length that is not a multiple of 4
+    w.epb(0, 3, b"never")
+    reader = PcapReader(w.write(tmp_path / "corrupt.pcapng"))
+    assert [d for _, _, d, _ in reader] == [b"one", b"two"]
+    offset = sum(len(b) for b in w.blocks[:4])
+    assert reader.truncated is not None and "corrupt pcapng block header" in reader.truncated
+    assert "packet 3" in reader.truncated and f"byte offset {offset}" in reader.truncated

@@ -1,0 +1,160 @@
+"""JSONL logs: Zeek's field names, one file per concern, exact and deterministic rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from appliance.export.jsonl import JsonlLogs
+from appliance.model import Asset, Attribute, Flow, FlowId, ProtocolEvent, Role
+from protocols.base import weird
+
+TRACES = Path(__file__).resolve().parent.parent / "traces"
+F = FlowId("CHhAvVGS1DHFjwGM9", "192.168.2.42", 54297, "192.168.88.100", 502, "tcp")
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_modbus_request_and_response_rows(tmp_path: Path) -> None:
+    logs = JsonlLogs(tmp_path)
+    logs.write_event(
+        ProtocolEvent(1.5, F, "modbus", "read_holding_registers", "request", True, F.orig_h, F.resp_h,
+                      {"tid": 7, "unit": 1, "func": 3, "pdu_type": "request", "address": 100, "quantity": 2})
+    )
+    logs.write_event(
+        ProtocolEvent(1.75, F, "modbus", "read_holding_registers", "response", False, F.resp_h, F.orig_h,
+                      {"tid": 7, "unit": 1, "func": 3, "registers": [1, 65535], "raw": b"\x00\x01\xff"})
+    )
+    logs.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["modbus.jsonl"]
+    assert _lines(tmp_path / "modbus.jsonl") == [
+        '{"ts":1.5,"uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"192.168.2.42","id.orig_p":54297,'
+        '"id.resp_h":"192.168.88.100","id.resp_p":502,"src":"192.168.2.42","dst":"192.168.88.100","proto":"tcp",'
+        '"op":"read_holding_registers","kind":"request","tid":7,"unit":1,"func":3,"pdu_type":"request",'
+        '"address":100,"quantity":2}',
+        '{"ts":1.75,"uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"192.168.2.42","id.orig_p":54297,'
+        '"id.resp_h":"192.168.88.100","id.resp_p":502,"src":"192.168.88.100","dst":"192.168.2.42","proto":"tcp",'
+        '"op":"read_holding_registers","kind":"response","tid":7,"unit":1,"func":3,"registers":[1,65535],'
+        '"raw":"0001ff"}',
+    ]
+
+
+def test_fields_are_flattened_without_overwriting_base_names(tmp_path: Path) -> None:
+    logs = JsonlLogs(tmp_path)
+    objects = {"vendor_name": "Schneider Electric", "product_code": "BMX P34 2020", "revision": "v2.7"}
+    fields = {"unit": 1, "objects": objects, "src": "spoofed", "kind": "x", "units": {3, 1, 2},
+              "blob": bytearray(b"\xde\xad")}
+    op = "read_device_identification"
+    ev = ProtocolEvent(2.0, F, "modbus", op, "response", False, F.resp_h, F.orig_h, fields)
+    _, row = logs.event_row(ev)
+    assert row["src"] == "192.168.88.100" and row["kind"] == "response"
+    assert row["modbus.src"] == "spoofed" and row["modbus.kind"] == "x"
+    assert row["objects.vendor_name"] == "Schneider Electric"
+    assert row["objects.revision"] == "v2.7"
+    assert "objects" not in row
+    logs.write_event(ev)
+    logs.close()
+    written = json.loads(_lines(tmp_path / "modbus.jsonl")[0])
+    assert written["units"] == [1, 2, 3] and written["blob"] == "dead"
+
+
+def test_weird_rows_use_weird_log_names(tmp_path: Path) -> None:
+    logs = JsonlLogs(tmp_path)
+    logs.write_event(weird(F, "modbus", "modbus_bad_length", 3.0, False, addl="len=2", tid=9))
+    logs.write_event(weird(None, "modbus", "modbus_no_flow", 4.0, True))
+    logs.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weird.jsonl"]
+    assert _lines(tmp_path / "weird.jsonl") == [
+        '{"ts":3.0,"uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"192.168.2.42","id.orig_p":54297,'
+        '"id.resp_h":"192.168.88.100","id.resp_p":502,"name":"modbus_bad_length","addl":"len=2","notice":false,'
+        '"source":"modbus","src":"192.168.88.100","dst":"192.168.2.42","proto":"tcp","tid":9}',
+        '{"ts":4.0,"name":"modbus_no_flow","addl":"","notice":false,"source":"modbus","src":"","dst":""}',
+    ]
+
+
+def _flow(**kw: object) -> Flow:
+    base: dict[str, object] = dict(
+        id=F, ts=1.25, duration=0.022532, service="modbus", orig_bytes=11, resp_bytes=18, conn_state="OTH",
+        missed_bytes=0, history="Dd", orig_pkts=1, orig_ip_bytes=51, resp_pkts=1, resp_ip_bytes=58,
+    )
+    base.update(kw)
+    return Flow(**base)  # type: ignore[arg-type]
+
+
+def test_conn_rows_have_zeeks_names_and_order(tmp_path: Path) -> None:
+    logs = JsonlLogs(tmp_path)
+    logs.write_flow(_flow(orig_mac="00:1d:9c:00:00:05", resp_mac="00:80:f4:00:00:01", vlans=(100, 7)))
+    logs.write_flow(
+        _flow(duration=0.0, service=None, conn_state="S0", history="S", resp_pkts=0, resp_ip_bytes=0)
+    )
+    logs.close()
+    rows = [json.loads(line) for line in _lines(tmp_path / "conn.jsonl")]
+    assert list(rows[0]) == [
+        "ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service", "duration",
+        "orig_bytes", "resp_bytes", "conn_state", "missed_bytes", "history", "orig_pkts", "orig_ip_bytes",
+        "resp_pkts", "resp_ip_bytes", "orig_l2_addr", "resp_l2_addr", "vlan", "inner_vlan",
+    ]
+    assert rows[0]["vlan"] == 100 and rows[0]["inner_vlan"] == 7 and rows[0]["duration"] == 0.022532
+    # Zeek leaves service, duration and byte counts unset for a zero-length connection; JSON omits them
+    assert "service" not in rows[1] and "duration" not in rows[1] and "orig_bytes" not in rows[1]
+    assert rows[1]["conn_state"] == "S0" and rows[1]["resp_pkts"] == 0
+
+
+def test_conn_names_match_zeeks_conn_log_header() -> None:
+    header = next(
+        line for line in _lines(TRACES / "peers/zeek/scripts.base.protocols.modbus.events/conn-second.log")
+        if line.startswith("#fields")
+    )
+    zeek_fields = header.split("\t")[1:]
+    ours = list(JsonlLogs.flow_row(_flow()))
+    assert ours == [name for name in zeek_fields if name in ours]
+    assert set(ours) <= set(zeek_fields)
+
+
+def test_assets_rows_round_trip(tmp_path: Path) -> None:
+    asset = Asset(
+        "a1b2c3d4e5f6", "10.1.2.10", "00:80:f4:00:00:01", 1.0, 2.0, category="PLC",
+        category_rule="modbus-server", zone="cell-1", domain="OT", purdue_level=1.0,
+        vendor=Attribute("Schneider Electric", "modbus/fc43", 0.9),
+        protocols=("modbus",), roles=(Role("modbus", "server", (1,), ("10.1.3.5",)),),
+        events_sent=(("modbus", "read", 4),),
+    )
+    with JsonlLogs(tmp_path) as logs:
+        logs.write_assets([asset])
+    rows = _lines(tmp_path / "assets.jsonl")
+    assert len(rows) == 1
+    assert Asset.from_dict(json.loads(rows[0])) == asset
+
+
+def test_rows_are_deterministic_and_appended(tmp_path: Path) -> None:
+    def run(out: Path) -> bytes:
+        with JsonlLogs(out) as logs:
+            for i in range(100):
+                logs.write_event(
+                    ProtocolEvent(float(i), F, "modbus", "read_coils", "request", True, F.orig_h, F.resp_h,
+                                  {"tid": i, "unit": 1, "coils": {i, i + 1}})
+                )
+                logs.write_flow(_flow(ts=float(i)))
+        return (out / "modbus.jsonl").read_bytes() + (out / "conn.jsonl").read_bytes()
+
+    assert run(tmp_path / "a") == run(tmp_path / "b")
+    logs = JsonlLogs(tmp_path / "a")
+    logs.write_flow(_flow())
+    logs.close()
+    assert len(_lines(tmp_path / "a" / "conn.jsonl")) == 101
+    logs = JsonlLogs(tmp_path / "a", truncate=True)
+    logs.write_flow(_flow())
+    logs.close()
+    assert len(_lines(tmp_path / "a" / "conn.jsonl")) == 1
+    assert logs.rows == {"conn": 1}
+
+
+def test_rows_are_buffered_until_flush(tmp_path: Path) -> None:
+    logs = JsonlLogs(tmp_path)
+    logs.write_flow(_flow())
+    assert (tmp_path / "conn.jsonl").read_text() == ""
+    logs.flush()
+    assert len(_lines(tmp_path / "conn.jsonl")) == 1
+    logs.close()
