@@ -41,7 +41,8 @@ _DIAGNOSTIC_OPS = frozenset(
     {"diagnostics", "get_comm_event_counter", "get_comm_event_log", "read_exception_status"}
 )
 _DISCOVERY_OPS = frozenset(
-    {"read_device_identification", "report_server_id", "who_is", "i_am", "who_has", "i_have"}
+    {"read_device_identification", "report_server_id", "report_slave_id", "who_is", "i_am", "who_has",
+     "i_have"}
 )
 
 
@@ -55,7 +56,7 @@ def default_op_class(protocol: str, op: str) -> str:
         return "write"
     if op.startswith("read"):
         return "read"
-    if op in ("umas", "program") or op.startswith(("reinitialize", "device_communication_control")):
+    if op.startswith(("program", "firmware", "reinitialize", "device_communication_control", "reset")):
         return "command"
     return "other"
 

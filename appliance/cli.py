@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return inventory_command(args, config, _state_dir(args, config))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `otwatch inventory | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 class StopFlag:

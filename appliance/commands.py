@@ -40,7 +40,9 @@ def _open_store(state_dir: Path) -> Store:
 
 
 def _load_inventory(config: Config, store: Store) -> AssetInventory:
-    inventory = AssetInventory(zone_map(config), router_mac_threshold=config.inventory.router_mac_threshold)
+    inventory = AssetInventory(
+        zone_map(config), router_mac_threshold=config.inventory.router_mac_threshold, op_class=op_class
+    )
     inventory.load(store.load_assets())
     return inventory
 
@@ -70,7 +72,7 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
     if bar is not None:
         bar.close()
     assets = inventory.snapshot()
-    store.save_assets(assets)
+    store.save_assets(assets, removed=inventory.take_removed())
     store.close()
     stats = pipeline.stats
     events: Counter[str] = Counter()
@@ -160,7 +162,7 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
             published["assets"] = inventory.snapshot()
             last_publish = now
         if now - last_save >= config.inventory.save_interval:
-            store.save_assets(published["assets"])
+            store.save_assets(published["assets"], removed=inventory.take_removed())
             last_save = now
 
     print(f"otwatch: capturing on {interface}, metrics on {listen}", file=sys.stderr, flush=True)
@@ -169,7 +171,7 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
     finally:
         capture.close()
         pipeline.finish()
-        store.save_assets(inventory.snapshot())
+        store.save_assets(inventory.snapshot(), removed=inventory.take_removed())
         store.close()
         server.stop()
     print(f"otwatch: stopped after {pipeline.stats.packets} packets", file=sys.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+from binascii import b2a_base64
 
 from protocols.base import Decoder, FlowId
 
@@ -37,7 +38,7 @@ H_SYN, H_FIN, H_RST, H_FIN_RST, H_DATA, H_ACK, H_MULTI = 0x1, 0x2, 0x4, 0x8, 0x1
 TOO_LARGE_SEQ_DELTA = 1 << 20  # a SYN/RST this far from the last sequence is not trusted (as Zeek)
 
 _RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_UID_ALPHABET = bytes.maketrans(b"+/", b"xy")
 
 # ICMP request/reply pairs (Zeek's counterpart tables): a message of one type and its answer share a flow
 _ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17, 10: 9, 9: 10}
@@ -113,8 +114,9 @@ class Conn:
 
 
 def new_uid(rng: random.Random) -> str:
-    """A Zeek-like connection uid: "C" and 17 base-62 characters from `rng` (reproducible for a seed)."""
-    return "C" + "".join(rng.choices(_B62, k=17))
+    """A Zeek-like connection uid: "C" and 17 letters and digits drawn from `rng` (reproducible for a seed)."""
+    # base64 of 13 random bytes with "+" and "/" mapped to letters: several times cheaper than rng.choices
+    return "C" + b2a_base64(rng.randbytes(13), newline=False)[:17].translate(_UID_ALPHABET).decode()
 
 
 def icmp_ports(proto: int, icmp_type: int, code: int) -> tuple[int, int]:

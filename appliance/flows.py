@@ -596,6 +596,8 @@ class FlowTable:
             if events:
                 self._emit(conn, dec, events)
         self._on_flow(self._record(conn))
+        for half in (conn.orig, conn.resp):  # break the Conn <-> Half cycles: freed at once, not by the GC
+            del half.conn, half.peer
 
     @staticmethod
     def _record(conn: Conn) -> Flow:

@@ -99,7 +99,7 @@ class AssetInventory:
         prefix = mac[:8]
         if prefix not in self._oui:
             try:
-                org: str | None = clean_text(netaddr.EUI(mac).oui.registration().org) or None
+                org: str | None = clean_text(netaddr.EUI(mac).oui.registration().org).rstrip(" ,") or None
             except (netaddr.NotRegisteredError, netaddr.AddrFormatError, ValueError, IndexError, KeyError):
                 org = None
             self._oui[prefix] = org
@@ -260,6 +260,11 @@ class AssetInventory:
     def __len__(self) -> int:
         return len(self._recs)
 
+    def take_removed(self) -> list[str]:
+        """Ids of assets merged into others since the last call, for `Store.save_assets(removed=...)`."""
+        removed, self.removed_ids = self.removed_ids, []
+        return removed
+
     def load(self, assets: Iterable[Asset]) -> None:
         """Resume from stored assets (zones are looked up again: the configuration may have changed)."""
         for a in assets:
@@ -280,6 +285,7 @@ class AssetInventory:
                 self.gateways.add(a.via_mac)
             if a.mac is not None and a.mac not in self.gateways:
                 self._mac_ips.setdefault(a.mac, set()).add(a.ip)
-        for mac, ips in list(self._mac_ips.items()):
-            if mac in self.gateways or len(ips) > self.router_mac_threshold:
-                self._become_gateway(mac)
+        over = [mac for mac, ips in self._mac_ips.items() if len(ips) > self.router_mac_threshold]
+        keyed = {mac for mac, _ in self._recs if mac is not None}
+        for mac in sorted(keyed & self.gateways | set(over)):
+            self._become_gateway(mac)

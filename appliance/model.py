@@ -21,7 +21,16 @@ from protocols.base import (  # re-exported: the event types live with the parse
 )
 
 __all__ = [
-    "EXCEPTION", "NOTICE", "REQUEST", "RESPONSE", "WEIRD", "Flow", "FlowId", "Packet", "ProtocolEvent", "mac_str",
+    "EXCEPTION",
+    "NOTICE",
+    "REQUEST",
+    "RESPONSE",
+    "WEIRD",
+    "Flow",
+    "FlowId",
+    "Packet",
+    "ProtocolEvent",
+    "mac_str",
 ]
 
 TCP = 6

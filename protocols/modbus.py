@@ -1,7 +1,8 @@
 """Modbus/TCP decoder: MBAP framing, every public function code, request/response pairing, weirds.
 
-Coverage. Every ADU with a sane MBAP header (protocol id 0, length 2..254) becomes one event. Function
-codes are named as Zeek's consts.zeek names them: READ_COILS (1), READ_DISCRETE_INPUTS (2),
+Coverage. Every ADU with a sane MBAP header (protocol id 0, length field 2..254, or 255..300 with one
+modbus_oversized_adu weird: Schneider UMAS sends 255) becomes one event. Function codes are named as
+Zeek's consts.zeek names them: READ_COILS (1), READ_DISCRETE_INPUTS (2),
 READ_HOLDING_REGISTERS (3), READ_INPUT_REGISTERS (4), WRITE_SINGLE_COIL (5), WRITE_SINGLE_REGISTER (6),
 READ_EXCEPTION_STATUS (7), DIAGNOSTICS (8), GET_COMM_EVENT_COUNTER (11), GET_COMM_EVENT_LOG (12),
 WRITE_MULTIPLE_COILS (15), WRITE_MULTIPLE_REGISTERS (16), REPORT_SLAVE_ID (17), READ_FILE_RECORD (20),
@@ -66,6 +67,7 @@ Weirds (kind "weird", op = the weird name; fields name, addl, and tid/unit/func 
 modbus_protocol_violation (the first bytes of a direction are no MBAP header, or 8 bad headers in a row:
 `failed` is set and decoding stops), modbus_invalid_protocol_id and modbus_invalid_length (a bad header
 mid-stream; the decoder skips to the next plausible header), modbus_resync (bytes skipped after a gap),
+modbus_oversized_adu (a length field of 255..300, once per direction),
 modbus_truncated_pdu, modbus_extra_data, modbus_byte_count_mismatch, modbus_invalid_quantity,
 modbus_invalid_coil_value, modbus_invalid_file_record, modbus_invalid_device_identification,
 modbus_diag_invalid_request_data and modbus_diag_unknown_request_subfunction (Zeek's names),

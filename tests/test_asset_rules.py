@@ -38,6 +38,8 @@ def test_default_op_class() -> None:
         "mask_write_register": "write",
         "read_device_identification": "discovery",
         "diagnostics": "diagnostic",
+        "program_unity": "command",
+        "report_slave_id": "discovery",
         "unknown-90": "other",
     }
     assert {op: default_op_class("modbus", op) for op in cases} == cases

@@ -349,3 +349,16 @@ def test_asset_dict_round_trip() -> None:
     inv.on_event(event(fid(HMI, PLC1), False, FC43, "response", T0, objects=objects))
     for a in inv.snapshot():
         assert Asset.from_dict(a.to_dict()) == a
+
+
+def test_merged_assets_are_reported_for_deletion() -> None:
+    older = Asset("old", "10.50.0.9", None, T0, T0 + 5, via_mac=ROUTER, protocols=("dns",), flows=2)
+    newer = Asset("new", "10.50.0.9", ROUTER, T0 + 1, T0 + 9, protocols=("modbus",), flows=1, ot_traffic=True)
+    inv = AssetInventory(ZONES)
+    inv.load([older, newer])  # the router MAC is a gateway: both are the same IP-keyed asset
+    (merged,) = inv.snapshot()
+    assert merged.asset_id == "old" and merged.mac is None and merged.via_mac == ROUTER
+    assert (merged.first_seen, merged.last_seen, merged.flows) == (T0, T0 + 9, 3)
+    assert merged.protocols == ("dns", "modbus") and merged.ot_traffic
+    assert inv.take_removed() == ["new"]
+    assert inv.take_removed() == []

@@ -27,7 +27,7 @@ BUFFER_SIZE = 1 << 20
 _PREFIX_CACHE_MAX = 1 << 16
 
 _BASE = frozenset(
-    ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "src", "dst", "proto", "op", "kind")
+    ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "src", "dst", "is_orig", "proto", "op", "kind")
 )
 _WEIRD_BASE = _BASE | {"name", "addl", "notice", "source"}
 
@@ -53,6 +53,7 @@ def _make_dumps() -> Callable[[Any], str]:
     encode = make(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 
     def dumps(obj: Any) -> str:
+        """Compact JSON text of `obj`."""
         return "".join(encode(obj, 0))
 
     return dumps
@@ -78,7 +79,7 @@ class JsonlLogs:
         self.out_dir = Path(out_dir)
         self._mode = "w" if truncate else "a"
         self._files: dict[str, IO[str]] = {}
-        self._prefixes: dict[tuple[str | None, str, str], str] = {}
+        self._prefixes: dict[tuple[str | None, str, str, bool], str] = {}
         self._names: dict[str, str] = {}
         self.rows: dict[str, int] = {}  # rows written per log since this object was made
 
@@ -123,6 +124,7 @@ class JsonlLogs:
             return "weird", row
         row["src"] = ev.src
         row["dst"] = ev.dst
+        row["is_orig"] = ev.is_orig
         if flow is not None:
             row["proto"] = flow.proto
         row["op"] = ev.op
@@ -145,7 +147,7 @@ class JsonlLogs:
                 name, row = self.event_row(ev)
                 return name, _dumps(row)
         flow = ev.flow
-        key3 = (flow.uid if flow is not None else None, ev.src, ev.dst)
+        key3 = (flow.uid if flow is not None else None, ev.src, ev.dst, ev.is_orig)
         prefix = self._prefixes.get(key3)
         if prefix is None:
             base: dict[str, Any] = {}
@@ -154,6 +156,7 @@ class JsonlLogs:
                         "id.resp_h": flow.resp_h, "id.resp_p": flow.resp_p}
             base["src"] = ev.src
             base["dst"] = ev.dst
+            base["is_orig"] = ev.is_orig
             if flow is not None:
                 base["proto"] = flow.proto
             if len(self._prefixes) >= _PREFIX_CACHE_MAX:

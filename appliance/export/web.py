@@ -87,6 +87,7 @@ def make_app(registry: Collector, ready_fn: Callable[[], bool] | None = None) ->
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Route one request."""
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
             return metrics(environ, start_response)

@@ -31,12 +31,12 @@ def test_modbus_request_and_response_rows(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["modbus.jsonl"]
     assert _lines(tmp_path / "modbus.jsonl") == [
         '{"ts":1.5,"uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"192.168.2.42","id.orig_p":54297,'
-        '"id.resp_h":"192.168.88.100","id.resp_p":502,"src":"192.168.2.42","dst":"192.168.88.100","proto":"tcp",'
-        '"op":"read_holding_registers","kind":"request","tid":7,"unit":1,"func":3,"pdu_type":"request",'
+        '"id.resp_h":"192.168.88.100","id.resp_p":502,"src":"192.168.2.42","dst":"192.168.88.100","is_orig":true,'
+        '"proto":"tcp","op":"read_holding_registers","kind":"request","tid":7,"unit":1,"func":3,"pdu_type":"request",'
         '"address":100,"quantity":2}',
         '{"ts":1.75,"uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"192.168.2.42","id.orig_p":54297,'
-        '"id.resp_h":"192.168.88.100","id.resp_p":502,"src":"192.168.88.100","dst":"192.168.2.42","proto":"tcp",'
-        '"op":"read_holding_registers","kind":"response","tid":7,"unit":1,"func":3,"registers":[1,65535],'
+        '"id.resp_h":"192.168.88.100","id.resp_p":502,"src":"192.168.88.100","dst":"192.168.2.42","is_orig":false,'
+        '"proto":"tcp","op":"read_holding_registers","kind":"response","tid":7,"unit":1,"func":3,"registers":[1,65535],'
         '"raw":"0001ff"}',
     ]
 
@@ -158,3 +158,29 @@ def test_rows_are_buffered_until_flush(tmp_path: Path) -> None:
     logs.flush()
     assert len(_lines(tmp_path / "conn.jsonl")) == 1
     logs.close()
+
+
+def _plain_json(value: object) -> object:
+    return value.hex() if isinstance(value, bytes) else sorted(value)  # type: ignore[call-overload]
+
+
+def test_fast_event_line_equals_the_dict_row() -> None:
+    logs = JsonlLogs(Path("/nonexistent"))  # nothing is written: no file is opened
+    other = FlowId("Cother", "fe80::1", 1, "fe80::2", 502, "tcp")
+    o, r = F.orig_h, F.resp_h
+    events = [
+        ProtocolEvent(1.0, F, "modbus", "read_coils", "request", True, o, r, {"tid": 1, "unit": 255}),
+        ProtocolEvent(2.5, F, "modbus", "read_coils", "response", False, r, o, {}),
+        ProtocolEvent(3.0, other, "modbus", "unknown-90", "request", True, other.orig_h, other.resp_h,
+                      {"data": b"\x01\x02", "name": "Zähler \"1\"", "bits": frozenset({4, 2})}),
+        ProtocolEvent(4.0, None, "mqtt", "publish", "request", True, "10.0.0.1", "10.0.0.2", {"t": "a/b"}),
+        ProtocolEvent(5.0, F, "modbus", "x", "request", True, o, r, {"ts": 9, "objects": {"a": 1}}),
+        ProtocolEvent(6.0, F, "modbus", "x", "request", True, o, r, {"big": 2**70, "f": 0.1}),
+        ProtocolEvent(float("nan"), F, "modbus", "x", "request", True, o, r, {}),
+        weird(F, "modbus", "modbus_bad_length", 7.0, True, addl="x"),
+    ]
+    for ev in events:
+        name, row = logs.event_row(ev)
+        expected = json.dumps(row, separators=(",", ":"), ensure_ascii=False, default=_plain_json)
+        assert logs.event_line(ev) == (name, expected)
+    assert not Path("/nonexistent").exists()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 import struct
+from pathlib import Path
 from typing import Any
 
 import modbus_vectors as mv
@@ -11,6 +13,7 @@ import pytest
 
 import protocols.modbus as modbus
 from appliance.stats import OP_CLASSES
+from protocols import modbus_pdu, modbus_requests, modbus_responses
 from protocols.base import FlowId, ProtocolEvent
 from protocols.modbus import ModbusDecoder
 from protocols.modbus_names import DEVICE_ID_OBJECTS, EXCEPTION_NAMES, FUNCTION_NAMES
@@ -255,6 +258,10 @@ def test_docstring_states_every_function_code_and_exception() -> None:
     for name in EXCEPTION_NAMES.values():
         assert name in doc
     assert modbus.FUNCTION_CODES is FUNCTION_NAMES
+    sources = [Path(m.__file__).read_text() for m in (modbus, modbus_pdu, modbus_requests, modbus_responses)]
+    weirds = set(re.findall(r'"(modbus_[a-z_]+)"', "".join(sources)))
+    assert len(weirds) >= 15
+    assert {w for w in weirds if w not in doc} == set()
 
 
 def test_op_classes_cover_every_named_function() -> None:
