@@ -41,7 +41,7 @@ _DIAGNOSTIC_OPS = frozenset(
     {"diagnostics", "get_comm_event_counter", "get_comm_event_log", "read_exception_status"}
 )
 _DISCOVERY_OPS = frozenset(
-    {"read_device_identification", "report_server_id", "report_slave_id", "who_is", "i_am", "who_has",
+    {"read_device_identification", "report_slave_id", "who_is", "i_am", "who_has",
      "i_have"}
 )
 

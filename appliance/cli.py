@@ -30,20 +30,23 @@ def otwatch_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="otwatch", description="Passive OT/IoT network monitoring for data centers."
-    )
+    parser = argparse.ArgumentParser(prog="otwatch", description="Passive OT/IoT network monitoring for data centers.")
     parser.add_argument("--version", action="version", version=f"otwatch {otwatch_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML config file (validated before anything starts)")
     common.add_argument(
-        "--state", type=Path, metavar="DIR", help="state directory (default: state_dir from the config, /var/lib/otwatch)"
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help="state directory (default: state_dir from the config, /var/lib/otwatch)",
     )
 
     replay = sub.add_parser(
-        "replay", parents=[common], help="decode a pcap/pcapng file into JSON-lines logs",
+        "replay",
+        parents=[common],
+        help="decode a pcap/pcapng file into JSON-lines logs",
         description="Decode a pcap or pcapng capture, write one JSON-lines log per concern into --out, "
         "update the inventory in the state directory and print a summary.",
     )
@@ -53,19 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     run = sub.add_parser(
-        "run", parents=[common], help="monitor a live interface until SIGTERM/SIGINT",
+        "run",
+        parents=[common],
+        help="monitor a live interface until SIGTERM/SIGINT",
         description="Capture on a live interface (needs CAP_NET_RAW), decode, log, keep the inventory and serve "
         "Prometheus metrics until SIGTERM or SIGINT.",
     )
     run.add_argument("--interface", "-i", help="interface to capture on (default: capture.interface from the config)")
     run.add_argument(
-        "--web.listen-address", dest="listen", metavar="HOST:PORT",
+        "--web.listen-address",
+        dest="listen",
+        metavar="HOST:PORT",
         help="address for /metrics (default: web.listen_address from the config, ':9847')",
     )
     run.add_argument("--log-dir", type=Path, metavar="DIR", help="directory for the JSONL logs (default: STATE/logs)")
 
     inv = sub.add_parser(
-        "inventory", parents=[common], help="show the assets the sensor knows",
+        "inventory",
+        parents=[common],
+        help="show the assets the sensor knows",
         description="Print the asset inventory kept in the state directory.",
     )
     inv.add_argument("--json", action="store_true", help="one JSON object per asset instead of a table")

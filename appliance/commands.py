@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,23 @@ from appliance.capture.pcapfile import PcapReader
 from appliance.cli import StopFlag, otwatch_version, summary_lines
 from appliance.config import Config, parse_listen_address
 from appliance.inventory import AssetInventory
+from appliance.model import Asset
 from appliance.pipeline import Pipeline, op_class, zone_map
 from appliance.progress import ProgressBar
+from appliance.stats import StatsSnapshot
 from appliance.store import Store
 from appliance.tables import asset_rows, render_table
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+
+
+@dataclass
+class Published:
+    """What the pipeline thread last published for readers on other threads (swapped whole, never mutated)."""
+
+    stats: StatsSnapshot
+    assets: tuple[Asset, ...]
 
 
 def _fail(message: str) -> int:
@@ -121,7 +132,10 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
     cc = config.capture
     try:
         capture = LiveCapture(
-            interface, snaplen=cc.snaplen, block_size=cc.ring_block_size, block_count=cc.ring_block_count,
+            interface,
+            snaplen=cc.snaplen,
+            block_size=cc.ring_block_size,
+            block_count=cc.ring_block_count,
             promisc=cc.promiscuous,
         )
     except (OSError, ValueError) as exc:
@@ -130,13 +144,16 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
     inventory = _load_inventory(config, store)
     log_dir = args.log_dir or config.log_dir or state_dir / "logs"
     pipeline = Pipeline(config, log_dir, inventory)
-    published = {"stats": pipeline.stats.snapshot(), "assets": inventory.snapshot()}
+    published = Published(pipeline.stats.snapshot(), inventory.snapshot())
 
     registry = CollectorRegistry()
     registry.register(
         OtwatchCollector(
-            lambda: published["stats"], lambda: published["assets"], op_class,
-            {"version": otwatch_version()}, max_asset_series=config.metrics.max_asset_series,
+            lambda: published.stats,
+            lambda: published.assets,
+            op_class,
+            {"version": otwatch_version()},
+            max_asset_series=config.metrics.max_asset_series,
         )
     )
     try:
@@ -158,11 +175,11 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
         nonlocal last_publish, last_save
         now = time.monotonic()
         if now - last_publish >= 1.0:
-            published["stats"] = pipeline.stats.snapshot()
-            published["assets"] = inventory.snapshot()
+            published.stats = pipeline.stats.snapshot()
+            published.assets = inventory.snapshot()
             last_publish = now
         if now - last_save >= config.inventory.save_interval:
-            store.save_assets(published["assets"], removed=inventory.take_removed())
+            store.save_assets(published.assets, removed=inventory.take_removed())
             last_save = now
 
     print(f"otwatch: capturing on {interface}, metrics on {listen}", file=sys.stderr, flush=True)

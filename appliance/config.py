@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -109,7 +110,7 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _describe(err: dict[str, object]) -> str:
+def _describe(err: Mapping[str, Any]) -> str:
     path = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
     if err.get("type") == "extra_forbidden":
         return f"{path}: unknown key"
@@ -138,5 +139,5 @@ def load_config(path: Path | None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  ".join(_describe(dict(e)) for e in exc.errors())
+        problems = "\n  ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"config {path}: {len(exc.errors())} problem(s):\n  {problems}") from None

@@ -18,12 +18,13 @@ import random
 import re
 from binascii import b2a_base64
 
+from appliance.model import Flow, mac_str
 from protocols.base import Decoder, FlowId
 
 __all__ = [
     "CLOSED", "ESTABLISHED", "INACTIVE", "PARTIAL", "RESET", "SYN_ACK_SENT", "SYN_SENT",
-    "Conn", "Half", "check_history", "conn_state", "icmp_ports", "new_uid", "note_gap", "note_rxmit",
-    "tcp_history", "tcp_size", "tcp_transition", "update_last_seq",
+    "Conn", "Half", "check_history", "conn_state", "flip_roles", "flow_record", "icmp_ports", "new_uid", "note_gap",
+    "note_rxmit", "tcp_history", "tcp_size", "tcp_transition", "update_last_seq",
 ]
 
 # TCP endpoint states (Zeek's values and order)
@@ -54,6 +55,12 @@ class Half:
         "peer", "pkts", "prev_state", "probes", "rx_cnt", "rx_thr", "state",
     )
 
+    # fast: a plain segment (no SYN/FIN/RST) needs no state-machine step; init: the sequence space is known;
+    # base: 32-bit sequence number of relative offset 0 (the SYN, or one before the first byte seen midstream);
+    # last: highest relative end seen (Zeek's last_seq); ack: highest offset the peer acknowledged;
+    # nxt: offset of the next byte to deliver in order; fin: offset of the FIN (-1: none yet);
+    # ostarts/odata: held out-of-order segments (sorted starts, bytes), obytes: their size;
+    # hseen: history letters recorded (H_* masks); rx_/gap_cnt and _thr: logarithmic T and G letters.
     conn: Conn
     peer: Half
     ostarts: list[int] | None
@@ -62,30 +69,20 @@ class Half:
     def __init__(self, conn: Conn, is_orig: bool) -> None:
         self.conn = conn
         self.is_orig = is_orig
-        self.pkts = self.ip_bytes = self.bytes = 0
-        self.state = self.prev_state = INACTIVE
-        self.fast = False  # True while a plain segment (no SYN/FIN/RST) needs no state-machine step
-        self.init = False  # sequence space known
-        self.base = 0  # 32-bit sequence number of relative offset 0 (the SYN, or one before the first byte seen)
-        self.last = 0  # highest relative end of sequence space seen (Zeek's last_seq)
-        self.ack = 0  # highest relative offset the peer acknowledged
-        self.nxt = 0  # relative offset of the next byte to deliver in order
-        self.fin = -1  # relative offset of the FIN, -1 before one is seen
-        self.ostarts = self.odata = None  # out-of-order segments: sorted relative starts, and their bytes
-        self.obytes = 0
-        self.did_close = False
-        self.hseen = 0
-        self.last_syn = self.last_fin = self.last_rst = 0
+        self.fast = self.init = self.did_close = False
+        self.pkts = self.ip_bytes = self.bytes = self.obytes = self.hseen = self.probes = self.ack = self.nxt = 0
+        self.state = self.prev_state = self.base = self.last = self.last_syn = self.last_fin = self.last_rst = 0
         self.rx_cnt = self.gap_cnt = 0
         self.rx_thr = self.gap_thr = 1
-        self.probes = 0
+        self.fin = -1
+        self.ostarts = self.odata = None
 
 
 class Conn:
     """A live connection: identity, both directions, decoder, history and timers."""
 
     __slots__ = (
-        "closed_at", "decoder", "done", "dstate", "fid", "hist", "keys", "last_ts", "missed", "n", "orig",
+        "closed_at", "decoder", "dname", "done", "dstate", "fid", "hist", "keys", "last_ts", "missed", "n", "orig",
         "orig_mac", "proto", "resp", "resp_mac", "sched", "service", "ts", "vlans",
     )
 
@@ -102,6 +99,7 @@ class Conn:
         self.orig.peer = self.resp
         self.resp.peer = self.orig
         self.decoder = None
+        self.dname = ""  # the decoder's name, once one is chosen
         self.dstate = 0  # 0 no decoder chosen yet, 1 decoding, 2 not decoded (none matched, failed or none exist)
         self.service: str | None = None
         self.hist = ""
@@ -291,3 +289,43 @@ def conn_state(conn: Conn) -> str:
     if os == ESTABLISHED and rs == ESTABLISHED:
         return "S1"
     return "OTH"
+
+
+def flip_roles(tcp_flags: int | None, sport: int, dport: int, likely: frozenset[int]) -> bool:
+    """Whether the receiver of a connection's first packet is its originator (Zeek's likely server ports).
+
+    `tcp_flags` is None for UDP. A port is a likely server port below 1024 or in `likely` (decoder ports). TCP
+    midstream and UDP: flip when the source is a likely server port and the destination is not (TCP midstream
+    also when both are and the source port is lower). A SYN-ACK flips unless its destination is a likely server
+    port (then it is more likely a SYN-ACK scan than a missed SYN); a SYN never flips.
+    """
+    dst_server = dport < 1024 or dport in likely
+    if tcp_flags is not None and tcp_flags & SYN:
+        return bool(tcp_flags & ACK) and not dst_server
+    if not (sport < 1024 or sport in likely):
+        return False
+    return not dst_server or (tcp_flags is not None and sport < dport)
+
+
+def flow_record(conn: Conn, macs: dict[bytes, str | None]) -> Flow:
+    """The conn record of a connection; `macs` caches the text of MAC addresses."""
+    orig, resp = conn.orig, conn.resp
+    if conn.proto == 6:
+        orig_bytes, resp_bytes = tcp_size(orig), tcp_size(resp)
+    else:
+        orig_bytes, resp_bytes = orig.bytes, resp.bytes
+    duration = conn.last_ts - conn.ts
+    return Flow(  # positional: a frozen dataclass of 16 fields is much cheaper to build that way
+        conn.fid, conn.ts, duration if duration > 0.0 else 0.0, conn.service, orig_bytes, resp_bytes,
+        conn_state(conn), conn.missed, conn.hist, orig.pkts, orig.ip_bytes, resp.pkts, resp.ip_bytes,
+        _mac(conn.orig_mac, macs), _mac(conn.resp_mac, macs), conn.vlans,
+    )
+
+
+def _mac(mac: bytes, cache: dict[bytes, str | None]) -> str | None:
+    if mac in cache:
+        return cache[mac]
+    if len(cache) > 65536:
+        cache.clear()
+    text = cache[mac] = mac_str(mac) if mac and mac.strip(b"\x00") else None
+    return text

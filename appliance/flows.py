@@ -1,22 +1,22 @@
 """The FlowTable: packets in, connection records (Zeek's conn.log) and decoded protocol events out.
 
-- One connection per 5-tuple, both directions. The originator sends the first packet, except (as Zeek's
-  likely-server-port heuristic) when the first packet is midstream from a likely server port (below 1024 or a port
-  a decoder registers) or is a SYN-ACK towards a port that is not a likely server port: then the roles flip (`^`).
-  ICMP messages are keyed by (type, answer type) so that a request and its reply share one flow.
-- TCP is reassembled per direction: in-order bytes go to the decoder at once, out-of-order segments wait (at most
-  `max_ooo_bytes` per direction, `max_ooo_total` for the table); retransmissions and overlaps are trimmed. A hole
-  is given up, reported to the decoder (`gap`) and counted in missed_bytes when the buffer bound is hit, when the
-  peer acknowledges data past it, or when the connection ends.
+- One connection per 5-tuple, both directions. The originator sends the first packet, except (Zeek's likely
+  server port heuristic) when the first packet is midstream from a likely server port (below 1024 or a port a
+  decoder registers) or is a SYN-ACK towards a port that is not one: then the roles flip (history `^`). ICMP
+  messages are keyed by (type, answer type) so that a request and its reply share one flow.
+- TCP is reassembled per direction (appliance/reassembly.py): in-order bytes go to the decoder at once,
+  out-of-order segments wait (at most `max_ooo_bytes` per direction, `max_ooo_total` for the table),
+  retransmissions and overlaps are trimmed. A hole is given up, reported to the decoder (`gap`) and counted in
+  missed_bytes when the buffer bound is hit, when the peer acknowledges data past it, or when the flow ends.
 - A decoder is chosen on the first payload: by the responder port, else by each decoder's `probe()` in registry
-  order (retried on the next payloads, `probe_limit` per direction). A decoder that sets `failed` (or raises) is
-  fed no more. Events from `feed`/`gap`/`close` go to `on_event` in order; a connection's service is the decoder
-  name once it produced an event that is not a weird.
-- Connections end by packet time: a TCP attempt (SYN, no answer) `tcp_attempt` s after its first packet, a closed
-  TCP connection (FIN both ways, a RST, or a FIN with a silent peer) `tcp_closed_linger` s after the close (late
-  ACKs still join it), others after `tcp_idle`/`udp_idle`/`icmp_idle` s without packets; timers are checked
-  once per second of packet time. A new SYN on a closed 5-tuple (or with another initial sequence) starts a new
-  connection. Beyond `max_flows` live connections the least recently active one is evicted.
+  order, retried on the next payloads (`probe_limit` per direction). A decoder that sets `failed` (or raises)
+  is fed no more. Events from `feed`/`gap`/`close` go to `on_event` in order; a connection's service is the
+  decoder name once it produced an event that is not a weird.
+- Connections end by packet time: a TCP attempt (SYN, no answer) `tcp_attempt` s after its first packet, a
+  closed TCP connection (FIN both ways, a RST, or a FIN with a silent peer) `tcp_closed_linger` s after the close
+  (late ACKs still join it), others after `tcp_idle`/`udp_idle`/`icmp_idle` s without packets; timers are
+  checked once per second of packet time. A SYN on a closed 5-tuple (or with another initial sequence) starts a
+  new connection. Beyond `max_flows` live connections the least recently active one is evicted.
 """
 
 from __future__ import annotations
@@ -27,37 +27,30 @@ from heapq import heapify, heappop, heappush
 from itertools import count
 
 from appliance.conn_state import (
-    CLOSED,
     INACTIVE,
-    RESET,
     SYN_ACK_SENT,
     SYN_SENT,
     Conn,
     Half,
-    conn_state,
+    flip_roles,
+    flow_record,
     icmp_ports,
     new_uid,
     note_gap,
     note_rxmit,
-    tcp_history,
-    tcp_size,
-    tcp_transition,
-    update_last_seq,
 )
-from appliance.model import TRANSPORT_NAMES, Flow, FlowId, Packet, ProtocolEvent, mac_str
-from appliance.reassembly import HALF_SPACE, MASK, buffer_segment, pop_ready, unwrap
+from appliance.model import TRANSPORT_NAMES, Flow, FlowId, Packet, ProtocolEvent
+from appliance.reassembly import DONE, HALF_SPACE, MASK, TcpStreams
 from protocols.base import WEIRD, Decoder, DecoderFactory, weird
 
 __all__ = ["FlowTable"]
 
-_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
-_ZERO_MAC = b"\x00" * 6
-_TOO_FAR_ACK = 1 << 24  # an ACK this far past all data seen is not trusted to reveal a gap
+_SYN, _ACK = 0x02, 0x10
+_NONE: frozenset[int] = frozenset()
 _CHECK_EVERY = 1.0  # seconds of packet time between timer checks
-_DONE = 2  # Conn.dstate: nothing more to decode
 
 
-class FlowTable:
+class FlowTable(TcpStreams):
     """Live connections by 5-tuple: TCP reassembly, decoder dispatch, timeouts and conn records."""
 
     def __init__(
@@ -102,6 +95,7 @@ class FlowTable:
         self.timed_out = 0
         self.reused = 0
         self.decoder_errors = 0
+        self._macs: dict[bytes, str | None] = {}
         self._by_port: dict[tuple[str, int], DecoderFactory] = {}
         self._probers: dict[str, list[DecoderFactory]] = {}
         self._likely: dict[str, frozenset[int]] = {}
@@ -161,17 +155,15 @@ class FlowTable:
             if n:
                 if rel == half.nxt and not half.ostarts:
                     half.nxt = end
-                    if conn.dstate != _DONE:
+                    if conn.dstate != DONE:
                         self._deliver(half, payload, ts)
                 else:
                     self._segment(half, rel, payload, ts)
         elif proto == 17:
             half = self._halves.get((pkt.src, pkt.sport, pkt.dst, pkt.dport, 17))
             if half is None:
-                sport, dport = pkt.sport, pkt.dport
-                likely = self._likely.get("udp", frozenset())
-                flip = (sport < 1024 or sport in likely) and not (dport < 1024 or dport in likely)
-                half = self._new_conn(pkt, ts, sport, dport, flip)
+                flip = flip_roles(None, pkt.sport, pkt.dport, self._likely.get("udp", _NONE))
+                half = self._new_conn(pkt, ts, pkt.sport, pkt.dport, flip)
             conn = half.conn
             conn.last_ts = ts
             half.pkts += 1
@@ -180,7 +172,7 @@ class FlowTable:
             half.bytes += len(payload)
             if not half.hseen:
                 self._letter(half, 0x10, "D")
-            if payload and conn.dstate != _DONE:
+            if payload and conn.dstate != DONE:
                 self._deliver(half, payload, ts)
         elif proto == 1 or proto == 58:
             sport, dport = icmp_ports(proto, pkt.sport, pkt.dport)
@@ -192,11 +184,11 @@ class FlowTable:
             half.pkts += 1
             half.ip_bytes += pkt.ip_len
             half.bytes += len(pkt.payload)
-            if pkt.payload and conn.dstate != _DONE:
+            if pkt.payload and conn.dstate != DONE:
                 self._deliver(half, pkt.payload, ts)
 
     def expire(self, now: float) -> None:
-        """End the connections whose timer (idle, attempt or close linger) has run out by packet time `now`."""
+        """End the connections whose timer (idle, attempt or close linger) ran out by packet time `now`."""
         if now > self._clock:
             self._clock = now
         heap = self._timers
@@ -222,168 +214,12 @@ class FlowTable:
         self._timers.clear()
         self._lru = None
 
-    # --- TCP ------------------------------------------------------------------------------------------------
-
-    def _tcp_slow(self, half: Half | None, pkt: Packet, flags: int, ts: float) -> None:
-        """A TCP segment that may change state: a new connection, SYN/FIN/RST, or a direction not yet open."""
-        seq = pkt.seq
-        if half is not None and flags & _SYN and self._is_reuse(half.conn, flags, seq):
-            self.reused += 1
-            self._finish(half.conn, ts)
-            half = None
-        new = half is None
-        if half is None:
-            half = self._new_tcp(pkt, flags, ts)
-        conn = half.conn
-        peer = half.peer
-        half.pkts += 1
-        half.ip_bytes += pkt.ip_len
-        if not (half.did_close and peer.did_close):
-            conn.last_ts = ts
-        payload = pkt.payload
-        n = len(payload)
-        syn, fin, rst = flags & _SYN, flags & _FIN, flags & _RST
-        seg = (0 if rst else n) + (1 if syn else 0) + (1 if fin else 0)
-        state = half.state
-        if state == INACTIVE or (syn and seq != half.base and (
-                SYN_SENT <= state < CLOSED or (state == RESET and half.prev_state == INACTIVE))):
-            self._init_seq(half, seq, syn, seg)  # a first segment, or a SYN that restarts the sequence space
-        rel = unwrap(seq, half.base, half.last)
-        tcp_history(half, flags, rel, n)
-        ack = prev = -1
-        if flags & _ACK and peer.init and not rst:
-            ack = unwrap(pkt.ack, peer.base, peer.last)
-            prev = peer.ack
-            if ack > prev and not (pkt.ack == 0 and ack - prev > 1 << 20):
-                peer.ack = ack
-            else:
-                ack = -1
-        update_last_seq(half, flags, rel + seg, n)
-        tcp_transition(half, flags, n)
-        if ack > peer.nxt:
-            self._ack_beyond(peer, ack, prev, ts)
-        data_rel = rel + 1 if syn else rel
-        if n and not rst:
-            self._segment(half, data_rel, payload, ts)
-        if fin:
-            self._fin(half, data_rel + n, ts)
-        if half.state >= CLOSED:
-            half.did_close = True
-        if conn.closed_at is None:
-            os, rs = conn.orig.state, conn.resp.state
-            if (os == RESET or rs == RESET or (os == CLOSED and (rs == CLOSED or rs == INACTIVE))
-                    or (rs == CLOSED and os == INACTIVE)):
-                conn.closed_at = ts
-                self._schedule(conn)
-        if new:
-            self._schedule(conn)
-
-    def _is_reuse(self, conn: Conn, flags: int, seq: int) -> bool:
-        """A SYN that starts a new connection on a tuple already tracked (Zeek's IsReuse)."""
-        if flags & _ACK:
-            if conn.orig.state != INACTIVE:
-                return False
-            ref = conn.resp
-        else:
-            ref = conn.orig
-        if conn.closed_at is not None:
-            return True
-        if not ref.init or seq == ref.base:
-            return False
-        # a SYN and SYN-ACK seen in reverse order (interleaved capture) is the same connection
-        return not (not flags & _ACK and ref.state == SYN_ACK_SENT and conn.resp.state == INACTIVE
-                    and seq == conn.resp.base)
+    # --- helpers for TcpStreams and the hot path -------------------------------------------------------
 
     def _new_tcp(self, pkt: Packet, flags: int, ts: float) -> Half:
-        """A new TCP connection; roles flip for a SYN-ACK or a midstream packet from a likely server port."""
-        sport, dport = pkt.sport, pkt.dport
-        likely = self._likely.get("tcp", frozenset())
-        dst_server = dport < 1024 or dport in likely
-        if flags & _SYN:
-            flip = bool(flags & _ACK) and not dst_server
-        elif sport < 1024 or sport in likely:
-            flip = not dst_server or sport < dport
-        else:
-            flip = False
-        return self._new_conn(pkt, ts, sport, dport, flip)
-
-    def _init_seq(self, half: Half, seq: int, syn: int, seg: int) -> None:
-        """Start a direction's sequence space at a SYN, or just before the first byte of a midstream segment."""
-        half.init = True
-        if syn:
-            half.base = seq & MASK
-            half.last = seg
-        else:
-            half.base = (seq - 1) & MASK
-            half.last = 1
-        half.ack = 0
-        half.nxt = 1
-        half.fin = -1
-        if half.ostarts:  # bytes held in an abandoned sequence space are dropped
-            self.ooo_total -= half.obytes
-            half.ostarts = half.odata = None
-            half.obytes = 0
-
-    def _fin(self, half: Half, fin_rel: int, ts: float) -> None:
-        """A FIN at relative offset `fin_rel`: the stream of this direction ends there."""
-        if half.fin < 0 or fin_rel > half.fin:
-            half.fin = fin_rel
-        if half.nxt == fin_rel:
-            half.nxt = fin_rel + 1
-
-    def _segment(self, half: Half, rel: int, data: bytes, ts: float) -> None:
-        """Payload at relative offset `rel`: trim what was delivered, deliver what is next, hold the rest."""
-        nxt = half.nxt
-        end = rel + len(data)
-        if end <= nxt:
-            return  # a retransmission of delivered (or given-up) bytes
-        if rel < nxt:
-            data = data[nxt - rel:]
-            rel = nxt
-        if rel == nxt:
-            half.nxt = end
-            if half.conn.dstate != _DONE:
-                self._deliver(half, data, ts)
-            self._drain(half, ts)
-            return
-        self.ooo_total += buffer_segment(half, rel, data)
-        if half.obytes > self.max_ooo_bytes or self.ooo_total > self.max_ooo_total:
-            self._overflow(half, ts)
-
-    def _drain(self, half: Half, ts: float) -> None:
-        """Deliver the held segments that now continue the stream."""
-        before = half.obytes
-        chunks = pop_ready(half)
-        self.ooo_total -= before - half.obytes
-        for chunk in chunks:
-            if half.conn.dstate == _DONE:
-                break
-            self._deliver(half, chunk, ts)
-
-    def _overflow(self, half: Half, ts: float) -> None:
-        """The buffer bound was hit: give up holes, oldest first, until the held bytes fit again."""
-        while half.ostarts and (half.obytes > self.max_ooo_bytes or self.ooo_total > self.max_ooo_total):
-            first = half.ostarts[0]
-            if first > half.nxt:
-                self._gap(half, first - half.nxt, ts)
-                half.nxt = first
-            self._drain(half, ts)
-
-    def _ack_beyond(self, half: Half, ack: int, prev: int, ts: float) -> None:
-        """The peer acknowledged bytes of `half` up to `ack` that were not delivered: the holes are lost."""
-        if ack - half.last > _TOO_FAR_ACK:
-            half.ack = prev  # a bogus acknowledgment, far past anything sent
-            return
-        if half.nxt == half.fin:
-            half.nxt += 1
-        limit = ack if half.fin < 0 or ack < half.fin else half.fin
-        while half.nxt < limit:
-            starts = half.ostarts
-            stop = starts[0] if starts and starts[0] < limit else limit
-            if stop > half.nxt:
-                self._gap(half, stop - half.nxt, ts)
-                half.nxt = stop
-            self._drain(half, ts)
+        """A new TCP connection for its first segment."""
+        flip = flip_roles(flags, pkt.sport, pkt.dport, self._likely.get("tcp", _NONE))
+        return self._new_conn(pkt, ts, pkt.sport, pkt.dport, flip)
 
     def _gap(self, half: Half, length: int, ts: float, closing: bool = False) -> None:
         """`length` bytes of one direction are lost: count them and tell the decoder."""
@@ -399,10 +235,10 @@ class FlowTable:
                 self._crash(conn, half, exc, ts)
                 return
             if events:
-                self._emit(conn, dec, events)
+                self._emit(conn, events)
             if dec.failed:
                 conn.decoder = None
-                conn.dstate = _DONE
+                conn.dstate = DONE
 
     @staticmethod
     def _letter(half: Half, mask: int, code: str) -> None:
@@ -439,7 +275,7 @@ class FlowTable:
             conn.orig_mac, conn.resp_mac = pkt.src_mac, pkt.dst_mac
         conn.vlans = pkt.vlans
         if pname not in self._probers:
-            conn.dstate = _DONE
+            conn.dstate = DONE
         self._live[n] = conn
         self.total += 1
         if proto != 6:
@@ -462,13 +298,13 @@ class FlowTable:
             self._crash(conn, half, exc, ts)
             return
         if events:
-            self._emit(conn, dec, events)
+            self._emit(conn, events)
         if dec.failed:
             conn.decoder = None
-            conn.dstate = _DONE
+            conn.dstate = DONE
 
     def _dispatch(self, conn: Conn, half: Half, data: bytes, ts: float) -> Decoder | None:
-        """The decoder of a connection: by responder port, else the first whose probe() accepts the payload."""
+        """The decoder for a connection: by responder port, else the first whose probe() accepts the bytes."""
         fid = conn.fid
         factory = self._by_port.get((fid.proto, fid.resp_p))
         if factory is None:
@@ -483,25 +319,26 @@ class FlowTable:
             else:
                 half.probes += 1
                 if half.probes >= self.probe_limit:
-                    conn.dstate = _DONE
+                    conn.dstate = DONE
                 return None
         try:
             dec = factory(fid)
         except Exception as exc:
             self._events([weird(fid, factory.name, "decoder_error", ts, half.is_orig, addl=repr(exc)[:200])])
             self.decoder_errors += 1
-            conn.dstate = _DONE
+            conn.dstate = DONE
             return None
         conn.decoder = dec
+        conn.dname = factory.name
         conn.dstate = 1
         return dec
 
-    def _emit(self, conn: Conn, dec: Decoder, events: Iterable[ProtocolEvent]) -> None:
+    def _emit(self, conn: Conn, events: Iterable[ProtocolEvent]) -> None:
         """Pass a decoder's events on; the first one that is not a weird confirms the service."""
         if conn.service is None:
             for ev in events:
                 if ev.kind != WEIRD and conn.service is None:
-                    conn.service = dec.name
+                    conn.service = conn.dname
                 self._on_event(ev)
         else:
             on_event = self._on_event
@@ -515,11 +352,10 @@ class FlowTable:
 
     def _crash(self, conn: Conn, half: Half, exc: Exception, ts: float) -> None:
         """A decoder raised: report it as a weird and stop decoding the connection."""
-        dec = conn.decoder
-        name = dec.name if dec is not None else "unknown"
+        name = conn.dname or "unknown"
         self.decoder_errors += 1
         conn.decoder = None
-        conn.dstate = _DONE
+        conn.dstate = DONE
         addl = f"{type(exc).__name__}: {exc}"[:200]
         self._events([weird(conn.fid, name, "decoder_error", ts, half.is_orig, addl=addl)])
 
@@ -529,7 +365,7 @@ class FlowTable:
             if conn.closed_at is not None:
                 return conn.closed_at + self.tcp_closed_linger
             state = conn.orig.state
-            if (state == SYN_SENT or state == SYN_ACK_SENT) and conn.resp.state == INACTIVE:
+            if state in (SYN_SENT, SYN_ACK_SENT) and conn.resp.state == INACTIVE:
                 return conn.ts + self.tcp_attempt
             return conn.last_ts + self.tcp_idle
         if conn.proto == 17:
@@ -574,54 +410,18 @@ class FlowTable:
             halves.pop(key, None)
         del self._live[conn.n]
         for half in (conn.orig, conn.resp):
-            if half.ostarts:
-                while half.ostarts:
-                    first = half.ostarts[0]
-                    if first > half.nxt:
-                        self._gap(half, first - half.nxt, ts, closing=True)
-                        half.nxt = first
-                    self._drain(half, ts)
-            if conn.proto == 6 and half.fin > half.nxt:
-                self._gap(half, half.fin - half.nxt, ts, closing=True)
-                half.nxt = half.fin + 1
+            self._close_holes(half, ts)
         dec = conn.decoder
         if dec is not None:
             conn.decoder = None
             try:
                 events = dec.close(ts)
             except Exception as exc:
-                conn.decoder = dec
                 self._crash(conn, conn.orig, exc, ts)
                 events = []
             if events:
-                self._emit(conn, dec, events)
-        self._on_flow(self._record(conn))
+                self._emit(conn, events)
+        self._on_flow(flow_record(conn, self._macs))
         for half in (conn.orig, conn.resp):  # break the Conn <-> Half cycles: freed at once, not by the GC
             del half.conn, half.peer
 
-    @staticmethod
-    def _record(conn: Conn) -> Flow:
-        """The conn record of a connection."""
-        orig, resp = conn.orig, conn.resp
-        if conn.proto == 6:
-            orig_bytes, resp_bytes = tcp_size(orig), tcp_size(resp)
-        else:
-            orig_bytes, resp_bytes = orig.bytes, resp.bytes
-        return Flow(
-            id=conn.fid,
-            ts=conn.ts,
-            duration=max(0.0, conn.last_ts - conn.ts),
-            service=conn.service,
-            orig_bytes=orig_bytes,
-            resp_bytes=resp_bytes,
-            conn_state=conn_state(conn),
-            missed_bytes=conn.missed,
-            history=conn.hist,
-            orig_pkts=orig.pkts,
-            orig_ip_bytes=orig.ip_bytes,
-            resp_pkts=resp.pkts,
-            resp_ip_bytes=resp.ip_bytes,
-            orig_mac=mac_str(conn.orig_mac) if conn.orig_mac and conn.orig_mac != _ZERO_MAC else None,
-            resp_mac=mac_str(conn.resp_mac) if conn.resp_mac and conn.resp_mac != _ZERO_MAC else None,
-            vlans=conn.vlans,
-        )

@@ -24,12 +24,13 @@ def zone_map(config: Config) -> ZoneMap:
     return ZoneMap([Zone(z.name, tuple(z.cidrs), z.domain, z.purdue_level) for z in config.zones])
 
 
+_OP_CLASSES = {d.name: d.op_classes for d in DECODERS}
+
+
 def op_class(protocol: str, op: str) -> str:
     """The operation class (read, write, command, ...) of a protocol operation, from the decoder's table."""
-    for decoder in DECODERS:
-        if decoder.name == protocol:
-            return getattr(decoder, "op_classes", {}).get(op, "other")
-    return "other"
+    table = _OP_CLASSES.get(protocol)
+    return table.get(op, "other") if table is not None else "other"
 
 
 class Pipeline:

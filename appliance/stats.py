@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 # Operation classes for the activity metrics: what a protocol operation does to a device.
 OP_CLASSES = ("read", "write", "command", "discovery", "diagnostic", "other")

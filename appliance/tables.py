@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from appliance.model import Asset, Attribute
 
 INVENTORY_COLUMNS = (
-    "IP", "MAC", "CATEGORY", "ZONE", "VENDOR", "MODEL", "FIRMWARE", "ROLES", "FIRST SEEN", "LAST SEEN",
+    "IP",
+    "MAC",
+    "CATEGORY",
+    "ZONE",
+    "VENDOR",
+    "MODEL",
+    "FIRMWARE",
+    "ROLES",
+    "FIRST SEEN",
+    "LAST SEEN",
 )
 
 
@@ -30,17 +39,26 @@ def _roles(asset: Asset) -> str:
 
 def asset_rows(assets: Sequence[Asset]) -> list[tuple[str, ...]]:
     """One row of text per asset, OT assets first, then by address."""
+
     def order(a: Asset) -> tuple[bool, str, str]:
         return (not a.ot_traffic, a.category, a.ip)
 
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for a in sorted(assets, key=order):
         mac = a.mac or (f"via {a.via_mac}" if a.via_mac else "-")
         vendor = _attr(a.vendor) if a.vendor is not None else _attr(a.mac_vendor)
         rows.append(
             (
-                a.ip, mac, a.category, a.zone or "-", vendor, _attr(a.model), _attr(a.firmware), _roles(a),
-                _when(a.first_seen), _when(a.last_seen),
+                a.ip,
+                mac,
+                a.category,
+                a.zone or "-",
+                vendor,
+                _attr(a.model),
+                _attr(a.firmware),
+                _roles(a),
+                _when(a.first_seen),
+                _when(a.last_seen),
             )
         )
     return rows

@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from protocols.base import DecoderFactory
+from protocols.modbus import ModbusDecoder
 
-DECODERS: list[DecoderFactory] = []
+# Order matters for probing a flow on a port no decoder claims: the first decoder whose probe() accepts wins.
+DECODERS: list[DecoderFactory] = [ModbusDecoder]

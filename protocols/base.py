@@ -9,7 +9,8 @@ resynchronises or sets `failed` (a protocol violation), after which the FlowTabl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
+
 
 @dataclass(frozen=True, slots=True)
 class FlowId:
@@ -57,20 +58,10 @@ class ProtocolEvent:
         return self.flow.uid if self.flow is not None else None
 
 
-
-
 class Decoder(Protocol):
-    """What the FlowTable needs from a protocol decoder."""
+    """What the FlowTable needs from a protocol decoder instance (one per flow)."""
 
-    name: ClassVar[str]
-    transport: ClassVar[str]
-    ports: ClassVar[frozenset[int]]
     failed: bool
-
-    @classmethod
-    def probe(cls, payload: bytes, is_orig: bool) -> bool:
-        """True when the first payload bytes of a flow look like this protocol."""
-        ...
 
     def feed(self, data: bytes, is_orig: bool, ts: float) -> list[ProtocolEvent]:
         """Decode the next in-order bytes of one direction (or one datagram) into events."""
@@ -86,18 +77,19 @@ class Decoder(Protocol):
 
 
 class DecoderFactory(Protocol):
-    """A decoder class: constructible from a FlowId, with its class-level metadata and probe."""
+    """A decoder class: its name, transport and well-known ports, a probe, and a constructor taking a FlowId."""
 
-    name: ClassVar[str]
-    transport: ClassVar[str]
-    ports: ClassVar[frozenset[int]]
+    name: str
+    transport: str
+    ports: frozenset[int]
+    op_classes: dict[str, str]
 
     def __call__(self, flow: FlowId) -> Decoder:
         """Create a decoder for one flow."""
         ...
 
     def probe(self, payload: bytes, is_orig: bool) -> bool:
-        """True when the first payload bytes of a flow look like this protocol."""
+        """True when the first payload bytes of a flow (sent by the originator if is_orig) look like this protocol."""
         ...
 
 

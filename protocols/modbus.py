@@ -178,10 +178,12 @@ class ModbusDecoder:
         fc = payload[7]
         if ln > 254 or (is_orig and 1 <= fc <= 6 and ln != 6):
             return False
-        end = 6 + ln
-        if end == n:
-            return True
-        return end < n and n - end >= 8 and _plausible(payload, end, is_orig)
+        rest = n - 6 - ln  # bytes after the first ADU: the start of the next one, if any
+        if rest < 0:
+            return False
+        if rest >= 8:
+            return _plausible(payload, 6 + ln, is_orig)
+        return rest < 4 or payload[n - rest + 2] == payload[n - rest + 3] == 0
 
     def feed(self, data: bytes, is_orig: bool, ts: float) -> list[ProtocolEvent]:
         """Decode the next in-order bytes of one direction into one event per complete ADU (plus weirds)."""

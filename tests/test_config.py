@@ -75,5 +75,5 @@ def test_listen_address_forms(text: str, expected: tuple[str, int]) -> None:
 
 
 def test_bad_listen_address_in_config(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="web.listen_address"):
+    with pytest.raises(ConfigError, match=r"web\.listen_address"):
         load_config(write(tmp_path, "web: {listen_address: 'localhost'}\n"))

@@ -40,8 +40,19 @@ def replay(tmp_path_factory: pytest.TempPathFactory):
         if trace not in _cache:
             base = tmp_path_factory.mktemp(trace.replace("/", "_"))
             out = base / "logs"
-            cmd = [sys.executable, "-m", "appliance", "replay", str(TRACES / trace), "--out", str(out),
-                   "--state", str(base / "state"), "--json", "--no-progress"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "appliance",
+                "replay",
+                str(TRACES / trace),
+                "--out",
+                str(out),
+                "--state",
+                str(base / "state"),
+                "--json",
+                "--no-progress",
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
             assert done.returncode == 0, f"otwatch replay {trace} failed:\n{done.stderr}"
             _cache[trace] = Replay(out, json.loads(done.stdout))

@@ -24,7 +24,7 @@ def _bits(values: list[int], pad_to: int) -> str:
 
 
 def _code(row: dict) -> int:
-    func = row["func"]
+    func = row["func"].removesuffix("_EXCEPTION")
     if func.startswith("unknown-"):
         return int(func.split("-", 1)[1])
     return CODE_OF[func]
@@ -67,8 +67,8 @@ def render(row: dict, mask: bool = False) -> list[str]:
         lines.append(f"{name}, {hdr}, {row['address']}, {_bool(value[0])}")
     elif op == "write_multiple_coils":
         if side == "request":
-            values = row.get("request_values") or []
-            lines.append(f"{name}, {hdr}, {row['address']}, {_bits(values, 8 * row.get('byte_count', 0))}")
+            values = row.get("request_values") or []  # Zeek cuts FC15 request coils at the quantity
+            lines.append(f"{name}, {hdr}, {row['address']}, {_bits(values, 0)}")
         else:
             lines.append(f"{name}, {hdr}, {row['address']}, {row['quantity']}")
     return lines

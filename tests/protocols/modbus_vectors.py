@@ -8,6 +8,7 @@ bytes back into pymodbus PDU objects so that tests can compare the decoder's fie
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from pymodbus.pdu import file_message as fil
 from pymodbus.pdu import mei_message as mei
 from pymodbus.pdu import other_message as other
 from pymodbus.pdu import register_message as reg
+
+from protocols.modbus_names import DEVICE_ID_OBJECTS
 
 _REQ_FRAMER = FramerSocket(DecodePDU(is_server=True))
 _RESP_FRAMER = FramerSocket(DecodePDU(is_server=False))
@@ -65,199 +68,94 @@ def _bits(rng: random.Random, n: int) -> list[bool]:
     return [rng.random() < 0.5 for _ in range(n)]
 
 
-def _pairs(rng: random.Random) -> list[tuple[str, ModbusPDU, ModbusPDU]]:
+def _pairs(rng: random.Random) -> list[tuple[str, Any, Any]]:
     """(name, request, response) for every function code pymodbus supports, several sizes each."""
-    out: list[tuple[str, ModbusPDU, ModbusPDU]] = []
+    out: list[tuple[str, Any, Any]] = []
+
+    def add(name: str, request: Any, response: Any) -> None:
+        out.append((name, request, response))
+
+    def addr(count: int = 1) -> int:
+        return rng.randrange(0x10000 - count + 1)
+
     for count in (1, 7, 8, 9, 256, 2000):
         bits = _bits(rng, count)
-        out.append(
-            (
-                f"read_coils_{count}",
-                bit.ReadCoilsRequest(address=rng.randrange(0x10000 - count), count=count),
-                bit.ReadCoilsResponse(bits=bits),
-            )
-        )
-        out.append(
-            (
-                f"read_discrete_inputs_{count}",
-                bit.ReadDiscreteInputsRequest(address=rng.randrange(0x10000 - count), count=count),
-                bit.ReadDiscreteInputsResponse(bits=bits),
-            )
-        )
+        add(f"read_coils_{count}", bit.ReadCoilsRequest(address=addr(count), count=count),
+            bit.ReadCoilsResponse(bits=bits))
+        add(f"read_discrete_inputs_{count}", bit.ReadDiscreteInputsRequest(address=addr(count), count=count),
+            bit.ReadDiscreteInputsResponse(bits=bits))
     for count in (1, 2, 64, 125):
-        out.append(
-            (
-                f"read_holding_registers_{count}",
-                reg.ReadHoldingRegistersRequest(address=rng.randrange(0x10000 - count), count=count),
-                reg.ReadHoldingRegistersResponse(registers=_regs(rng, count)),
-            )
-        )
-        out.append(
-            (
-                f"read_input_registers_{count}",
-                reg.ReadInputRegistersRequest(address=rng.randrange(0x10000 - count), count=count),
-                reg.ReadInputRegistersResponse(registers=_regs(rng, count)),
-            )
-        )
+        add(f"read_holding_registers_{count}",
+            reg.ReadHoldingRegistersRequest(address=addr(count), count=count),
+            reg.ReadHoldingRegistersResponse(registers=_regs(rng, count)))
+        add(f"read_input_registers_{count}", reg.ReadInputRegistersRequest(address=addr(count), count=count),
+            reg.ReadInputRegistersResponse(registers=_regs(rng, count)))
     for value in (True, False):
-        address = rng.randrange(0x10000)
-        out.append(
-            (
-                f"write_single_coil_{value}",
-                bit.WriteSingleCoilRequest(address=address, bits=[value]),
-                bit.WriteSingleCoilResponse(address=address, bits=[value]),
-            )
-        )
-    address, word = rng.randrange(0x10000), rng.randrange(0x10000)
-    out.append(
-        (
-            "write_single_register",
-            reg.WriteSingleRegisterRequest(address=address, registers=[word]),
-            reg.WriteSingleRegisterResponse(address=address, registers=[word]),
-        )
-    )
-    out.append(
-        (
-            "read_exception_status",
-            other.ReadExceptionStatusRequest(),
-            other.ReadExceptionStatusResponse(status=rng.randrange(256)),
-        )
-    )
+        address = addr()
+        add(f"write_single_coil_{value}", bit.WriteSingleCoilRequest(address=address, bits=[value]),
+            bit.WriteSingleCoilResponse(address=address, bits=[value]))
+    address, word = addr(), rng.randrange(0x10000)
+    add("write_single_register", reg.WriteSingleRegisterRequest(address=address, registers=[word]),
+        reg.WriteSingleRegisterResponse(address=address, registers=[word]))
+    add("read_exception_status", other.ReadExceptionStatusRequest(),
+        other.ReadExceptionStatusResponse(status=rng.randrange(256)))
     diag_classes: dict[int, tuple[Any, Any]] = dict(DecodePDU.pdu_sub_table[0x08])
     for sub, (rq, rs) in sorted(diag_classes.items()):
         if sub == 0x00:
             payload = bytes(rng.randrange(256) for _ in range(6))
-            out.append(("diagnostics_0", rq(message=payload), rs(message=payload)))
+            add("diagnostics_0", rq(message=payload), rs(message=payload))
         elif sub == 0x04:  # force listen only mode: the server never answers; pymodbus's response has no data
-            out.append(("diagnostics_4", rq(message=0), rs()))
+            add("diagnostics_4", rq(message=0), rs())
         else:
-            out.append((f"diagnostics_{sub}", rq(message=0), rs(message=rng.randrange(0x10000))))
-    out.append(
-        (
-            "get_comm_event_counter",
-            other.GetCommEventCounterRequest(),
-            other.GetCommEventCounterResponse(count=rng.randrange(0x10000), status=True),
-        )
-    )
-    events = [rng.randrange(256) for _ in range(5)]
-    out.append(
-        (
-            "get_comm_event_log",
-            other.GetCommEventLogRequest(),
-            other.GetCommEventLogResponse(
-                status=False,
-                message_count=rng.randrange(0x10000),
-                event_count=rng.randrange(0x10000),
-                events=events,
-            ),
-        )
-    )
+            add(f"diagnostics_{sub}", rq(message=0), rs(message=rng.randrange(0x10000)))
+    add("get_comm_event_counter", other.GetCommEventCounterRequest(),
+        other.GetCommEventCounterResponse(count=rng.randrange(0x10000), status=True))
+    add("get_comm_event_log", other.GetCommEventLogRequest(),
+        other.GetCommEventLogResponse(status=False, message_count=rng.randrange(0x10000),
+                                      event_count=rng.randrange(0x10000),
+                                      events=[rng.randrange(256) for _ in range(5)]))
     for count in (1, 9, 1968):
-        address = rng.randrange(0x10000 - count)
-        out.append(
-            (
-                f"write_multiple_coils_{count}",
-                bit.WriteMultipleCoilsRequest(address=address, bits=_bits(rng, count)),
-                bit.WriteMultipleCoilsResponse(address=address, count=count),
-            )
-        )
+        address = addr(count)
+        add(f"write_multiple_coils_{count}",
+            bit.WriteMultipleCoilsRequest(address=address, bits=_bits(rng, count)),
+            bit.WriteMultipleCoilsResponse(address=address, count=count))
     for count in (1, 123):
-        address = rng.randrange(0x10000 - count)
-        out.append(
-            (
-                f"write_multiple_registers_{count}",
-                reg.WriteMultipleRegistersRequest(address=address, registers=_regs(rng, count)),
-                reg.WriteMultipleRegistersResponse(address=address, count=count),
-            )
-        )
-    out.append(
-        (
-            "report_slave_id",
-            other.ReportDeviceIdRequest(),
-            other.ReportDeviceIdResponse(identifier=b"PLC-otwatch-7", status=True),
-        )
-    )
+        address = addr(count)
+        add(f"write_multiple_registers_{count}",
+            reg.WriteMultipleRegistersRequest(address=address, registers=_regs(rng, count)),
+            reg.WriteMultipleRegistersResponse(address=address, count=count))
+    add("report_slave_id", other.ReportDeviceIdRequest(),
+        other.ReportDeviceIdResponse(identifier=b"PLC-otwatch-7", status=True))
     # pymodbus takes record_length in bytes and stores it in registers; its FC20 request decoder fails on an
     # odd register count (it rebuilds FileRecord from the wire count as if it were bytes), hence even counts
-    records = [
-        fil.FileRecord(
-            file_number=rng.randrange(1, 0x10000), record_number=rng.randrange(0x2710), record_length=2 * n
-        )
-        for n in (2, 4)
-    ]
-    answers = [
-        fil.FileRecord(record_data=bytes(rng.randrange(256) for _ in range(2 * r.record_length)))
-        for r in records
-    ]
-    out.append(
-        (
-            "read_file_record",
-            fil.ReadFileRecordRequest(records=records),
-            fil.ReadFileRecordResponse(records=answers),
-        )
-    )
-    writes = [
-        fil.FileRecord(
-            file_number=rng.randrange(1, 0x10000),
-            record_number=rng.randrange(0x2710),
-            record_data=bytes(rng.randrange(256) for _ in range(2 * n)),
-        )
-        for n in (1, 4)
-    ]
-    out.append(
-        (
-            "write_file_record",
-            fil.WriteFileRecordRequest(records=writes),
-            fil.WriteFileRecordResponse(records=writes),
-        )
-    )
-    address, and_mask, or_mask = rng.randrange(0x10000), rng.randrange(0x10000), rng.randrange(0x10000)
-    out.append(
-        (
-            "mask_write_register",
-            reg.MaskWriteRegisterRequest(address, and_mask, or_mask),
-            reg.MaskWriteRegisterResponse(address, and_mask, or_mask),
-        )
-    )
+    records = [fil.FileRecord(file_number=rng.randrange(1, 0x10000), record_number=rng.randrange(0x2710),
+                              record_length=2 * n) for n in (2, 4)]
+    answers = [fil.FileRecord(record_data=bytes(rng.randrange(256) for _ in range(2 * r.record_length)))
+               for r in records]
+    add("read_file_record", fil.ReadFileRecordRequest(records=records),
+        fil.ReadFileRecordResponse(records=answers))
+    writes = [fil.FileRecord(file_number=rng.randrange(1, 0x10000), record_number=rng.randrange(0x2710),
+                             record_data=bytes(rng.randrange(256) for _ in range(2 * n))) for n in (1, 4)]
+    add("write_file_record", fil.WriteFileRecordRequest(records=writes),
+        fil.WriteFileRecordResponse(records=writes))
+    address, and_mask, or_mask = addr(), rng.randrange(0x10000), rng.randrange(0x10000)
+    add("mask_write_register", reg.MaskWriteRegisterRequest(address, and_mask, or_mask),
+        reg.MaskWriteRegisterResponse(address, and_mask, or_mask))
     for read_count, write_count in ((1, 1), (125, 121)):
-        out.append(
-            (
-                f"read_write_multiple_registers_{read_count}",
-                reg.ReadWriteMultipleRegistersRequest(
-                    read_address=rng.randrange(0x1000),
-                    read_count=read_count,
-                    write_address=rng.randrange(0x1000),
-                    write_registers=_regs(rng, write_count),
-                ),
-                reg.ReadWriteMultipleRegistersResponse(registers=_regs(rng, read_count)),
-            )
-        )
-    out.append(
-        (
-            "read_fifo_queue",
-            fil.ReadFifoQueueRequest(address=rng.randrange(0x10000)),
-            fil.ReadFifoQueueResponse(values=_regs(rng, 31)),
-        )
-    )
-    information = {
-        0x00: b"Schneider Electric",
-        0x01: b"BMX P34 2020",
-        0x02: b"v3.10",
-        0x03: b"www.se.com",
-        0x04: b"Modicon M340",
-        0x05: b"BMXP342020",
-        0x06: b"pump station 4",
-        0x80: b"rack 2 slot 1",
-        0xA5: b"\x01\x02\xfe",
-    }
+        add(f"read_write_multiple_registers_{read_count}",
+            reg.ReadWriteMultipleRegistersRequest(read_address=addr(read_count), read_count=read_count,
+                                                  write_address=addr(write_count),
+                                                  write_registers=_regs(rng, write_count)),
+            reg.ReadWriteMultipleRegistersResponse(registers=_regs(rng, read_count)))
+    add("read_fifo_queue", fil.ReadFifoQueueRequest(address=addr()),
+        fil.ReadFifoQueueResponse(values=_regs(rng, 31)))
+    information = {0x00: b"Schneider Electric", 0x01: b"BMX P34 2020", 0x02: b"v3.10", 0x03: b"www.se.com",
+                   0x04: b"Modicon M340", 0x05: b"BMXP342020", 0x06: b"pump station 4",
+                   0x80: b"rack 2 slot 1", 0xA5: b"\x01\x02\xfe"}
     for read_code, object_id in ((0x01, 0x00), (0x03, 0x00), (0x04, 0x80)):
-        out.append(
-            (
-                f"read_device_identification_{read_code}",
-                mei.ReadDeviceInformationRequest(read_code=read_code, object_id=object_id),
-                mei.ReadDeviceInformationResponse(read_code=read_code, information=information),
-            )
-        )
+        add(f"read_device_identification_{read_code}",
+            mei.ReadDeviceInformationRequest(read_code=read_code, object_id=object_id),
+            mei.ReadDeviceInformationResponse(read_code=read_code, information=information))
     return out
 
 
@@ -279,3 +177,157 @@ def vectors(seed: int = 502) -> list[Vector]:
             )
         )
     return out
+
+
+# ---- the fields the decoder must report, from pymodbus's decoding of the same bytes ----
+
+
+def _words(data: bytes) -> list[int]:
+    return list(struct.unpack(f">{len(data) // 2}H", data))
+
+
+def _diag_data(message: Any) -> str:
+    if isinstance(message, bytes):
+        return message.hex()
+    if isinstance(message, int):
+        return struct.pack(">H", message).hex()
+    return b"".join(struct.pack(">H", m) for m in (message or [])).hex()
+
+
+def expected_request(v: Vector, pdu: Any) -> dict[str, Any]:
+    """The fields the decoder must report for the request pymodbus decoded as `pdu`."""
+    fc = v.fc
+    if fc in (1, 2, 3, 4):
+        return {"address": pdu.address, "quantity": pdu.count}
+    if fc == 5:
+        return {"address": pdu.address, "request_values": [int(pdu.bits[0])]}
+    if fc == 6:
+        return {"address": pdu.address, "request_values": list(pdu.registers)}
+    if fc == 8:
+        return {"subfunction": pdu.sub_function_code, "request_data": _diag_data(pdu.message)}
+    if fc == 15:
+        return {
+            "address": pdu.address,
+            "quantity": pdu.count,
+            "byte_count": pdu.byte_count,
+            "request_values": [int(b) for b in pdu.bits],
+        }
+    if fc == 16:
+        return {
+            "address": pdu.address,
+            "quantity": pdu.count,
+            "byte_count": pdu.byte_count,
+            "request_values": list(pdu.registers),
+        }
+    if fc == 20:  # pymodbus's FC20 request decoder halves record_length: compare with the object it encoded
+        return {
+            "references": [
+                {
+                    "ref_type": 6,
+                    "file_num": r.file_number,
+                    "record_num": r.record_number,
+                    "record_len": r.record_length,
+                }
+                for r in v.request.records
+            ]
+        }
+    if fc == 21:
+        return {
+            "references": [
+                {
+                    "ref_type": 6,
+                    "file_num": r.file_number,
+                    "record_num": r.record_number,
+                    "record_len": r.record_length,
+                    "record_data": _words(r.record_data),
+                }
+                for r in pdu.records
+            ]
+        }
+    if fc == 22:
+        return {"address": pdu.address, "and_mask": pdu.and_mask, "or_mask": pdu.or_mask}
+    if fc == 23:
+        return {
+            "read_start_address": pdu.read_address,
+            "read_quantity": pdu.read_count,
+            "write_start_address": pdu.write_address,
+            "write_quantity": pdu.write_count,
+            "write_registers": list(pdu.write_registers),
+        }
+    if fc == 24:
+        return {"address": pdu.address}
+    if fc == 43:
+        return {
+            "mei_type": "READ-DEVICE-IDENTIFICATION",
+            "device_id_code": pdu.read_code,
+            "object_id_code": pdu.object_id,
+        }
+    return {}  # 7, 11, 12, 17: no request body
+
+
+def expected_response(v: Vector, req: Any, pdu: Any) -> dict[str, Any]:
+    """The fields the decoder must report for the response pymodbus decoded as `pdu` (request `req`)."""
+    fc = v.fc
+    if fc in (1, 2):
+        return {
+            "response_values": [int(b) for b in pdu.bits[: req.count]],
+            "address": req.address,
+            "quantity": req.count,
+        }
+    if fc in (3, 4):
+        return {"response_values": list(pdu.registers), "address": req.address, "quantity": req.count}
+    if fc == 5:
+        return {"address": pdu.address, "response_values": [int(pdu.bits[0])]}
+    if fc == 6:
+        return {"address": pdu.address, "response_values": list(pdu.registers)}
+    if fc == 7:
+        return {"exception_status": pdu.status}
+    if fc == 8:
+        return {"subfunction": pdu.sub_function_code, "response_data": _diag_data(pdu.message)}
+    if fc == 11:
+        return {"status": 0 if pdu.status else 0xFFFF, "event_count": pdu.count}
+    if fc == 12:
+        return {
+            "status": 0 if pdu.status else 0xFFFF,
+            "event_count": pdu.event_count,
+            "message_count": pdu.message_count,
+            "events": list(pdu.events),
+        }
+    if fc in (15, 16):
+        return {"address": pdu.address, "quantity": pdu.count}
+    if fc == 17:
+        return {"identifier": pdu.identifier.decode(), "run_indicator_status": pdu.status}
+    if fc == 20:
+        return {
+            "references": [
+                {"file_len": len(r.record_data) + 1, "ref_type": 6, "record_data": _words(r.record_data)}
+                for r in pdu.records
+            ]
+        }
+    if fc == 21:
+        return expected_request(v, pdu)
+    if fc == 22:
+        return {"address": pdu.address, "and_mask": pdu.and_mask, "or_mask": pdu.or_mask}
+    if fc == 23:
+        return {
+            "read_registers": list(pdu.registers),
+            "read_start_address": req.read_address,
+            "read_quantity": req.read_count,
+            "write_start_address": req.write_address,
+        }
+    if fc == 24:
+        return {"response_values": list(pdu.values), "fifo_count": len(pdu.values)}
+    if fc == 43:
+        objects = {
+            DEVICE_ID_OBJECTS.get(oid, f"0x{oid:02x}"): value.decode("utf-8", "backslashreplace")
+            for oid, value in pdu.information.items()
+        }
+        return {
+            "device_id_code": pdu.read_code,
+            "conformity_level_code": pdu.conformity,
+            "more_follows": pdu.more_follows == 0xFF,
+            "next_object_id": pdu.next_object_id,
+            "number_of_objects": pdu.number_of_objects,
+            "objects": objects,
+        }
+    raise AssertionError(f"no expectation for FC {fc}")
