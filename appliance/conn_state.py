@@ -226,12 +226,12 @@ def tcp_transition(half: Half, flags: int, n: int) -> None:
                 _set(half, ESTABLISHED)  # the SYN was missed but the SYN-ACK was seen
             else:
                 _set(half, PARTIAL)
-    elif state == SYN_SENT or state == SYN_ACK_SENT:
+    elif state in (SYN_SENT, SYN_ACK_SENT):
         if fin:
             _set(half, CLOSED)
         if rst:
             _set(half, RESET)
-    elif state == PARTIAL or state == ESTABLISHED:
+    elif state in (PARTIAL, ESTABLISHED):
         if syn and state == PARTIAL and peer.state == INACTIVE and not ack:
             _set(half, SYN_SENT)
         if fin and not rst:
@@ -268,10 +268,10 @@ def conn_state(conn: Conn) -> str:
     if conn.proto != 6:
         return "OTH"
     os, rs = orig.state, resp.state
-    o_inactive = os == INACTIVE or os == PARTIAL
-    r_inactive = rs == INACTIVE or rs == PARTIAL
+    o_inactive = os in (INACTIVE, PARTIAL)
+    r_inactive = rs in (INACTIVE, PARTIAL)
     if rs == RESET:
-        if os == SYN_SENT or os == SYN_ACK_SENT or (os == RESET and tcp_size(orig) == 0 and tcp_size(resp) == 0):
+        if os in (SYN_SENT, SYN_ACK_SENT) or (os == RESET and tcp_size(orig) == tcp_size(resp) == 0):
             return "REJ"
         return "RSTRH" if o_inactive else "RSTR"
     if os == RESET:

@@ -27,11 +27,14 @@ from heapq import heapify, heappop, heappush
 from itertools import count
 
 from appliance.conn_state import (
+    H_ACK,
+    H_DATA,
     INACTIVE,
     SYN_ACK_SENT,
     SYN_SENT,
     Conn,
     Half,
+    check_history,
     flip_roles,
     flow_record,
     icmp_ports,
@@ -131,10 +134,10 @@ class FlowTable(TcpStreams):
             payload = pkt.payload
             n = len(payload)
             if n:
-                if not half.hseen & 0x10:
-                    self._letter(half, 0x10, "D")
-            elif flags & _ACK and not half.hseen & 0x20:
-                self._letter(half, 0x20, "A")
+                if not half.hseen & H_DATA:
+                    check_history(half, H_DATA, "D")
+            elif flags & _ACK and not half.hseen & H_ACK:
+                check_history(half, H_ACK, "A")
             if flags & _ACK:
                 peer = half.peer
                 if peer.init:
@@ -171,7 +174,7 @@ class FlowTable(TcpStreams):
             payload = pkt.payload
             half.bytes += len(payload)
             if not half.hseen:
-                self._letter(half, 0x10, "D")
+                check_history(half, H_DATA, "D")
             if payload and conn.dstate != DONE:
                 self._deliver(half, payload, ts)
         elif proto == 1 or proto == 58:
@@ -240,12 +243,6 @@ class FlowTable(TcpStreams):
                 conn.decoder = None
                 conn.dstate = DONE
 
-    @staticmethod
-    def _letter(half: Half, mask: int, code: str) -> None:
-        """Record a history letter the first time it happens in this direction."""
-        half.hseen |= mask
-        half.conn.hist += code if half.is_orig else code.lower()
-
     # --- connections, decoders, timers ----------------------------------------------------------------------
 
     def _new_conn(self, pkt: Packet, ts: float, sport: int, dport: int, flip: bool) -> Half:
@@ -256,10 +253,7 @@ class FlowTable(TcpStreams):
         pname = TRANSPORT_NAMES.get(proto, str(proto))
         src, dst = pkt.src, pkt.dst
         uid = new_uid(self._rng)
-        if flip:
-            fid = FlowId(uid, dst, dport, src, sport, pname)
-        else:
-            fid = FlowId(uid, src, sport, dst, dport, pname)
+        fid = FlowId(uid, dst, dport, src, sport, pname) if flip else FlowId(uid, src, sport, dst, dport, pname)
         n = next(self._count)
         conn = Conn(n, fid, proto, ts)
         sender = conn.resp if flip else conn.orig

@@ -55,12 +55,13 @@ read_device_identification names where ICSNPP has the concept):
   FC 23       REQ read_start_address, read_quantity, write_start_address, write_quantity, byte_count,
               write_registers; RESP byte_count, read_registers (+ the request's four address fields)
   FC 24       REQ address; RESP byte_count, fifo_count, response_values (registers)
-  FC 43       mei_type ("READ-DEVICE-IDENTIFICATION", "CANOPEN-GENERAL-REFERENCE", unknown-N);
+  FC 43       mei_type ("READ-DEVICE-IDENTIFICATION", "CANOPEN-GENERAL-REFERENCE", unknown-N), mei_code (the
+              number), mei_data (hex of the bytes after the MEI type, as Zeek's event data);
               MEI 14 REQ device_id_code (the read device id code), object_id_code; RESP device_id_code,
               conformity_level_code, conformity_level (ICSNPP text), more_follows (bool),
               next_object_id, number_of_objects, objects {name: text} with the names vendor_name,
               product_code, revision, vendor_url, product_name, model_name, user_application_name,
-              or "0xNN" for reserved and private objects; other MEI types request_data / response_data
+              or "0xNN" for reserved and private objects
   others      request_data / response_data (hex of the PDU after the function code)
 
 Weirds (kind "weird", op = the weird name; fields name, addl, and tid/unit/func where known):

@@ -143,8 +143,9 @@ def _rq_mei(buf: bytes, p: int, end: int, f: Fields) -> Problems:
         return short(1, 0)
     mei = buf[p]
     f["mei_type"] = MEI_TYPES.get(mei) or f"unknown-{mei}"
+    f["mei_code"] = mei
+    f["mei_data"] = buf[p + 1:end].hex()
     if mei != MEI_READ_DEVICE_ID:
-        f["request_data"] = buf[p + 1:end].hex()
         return None
     if end - p < 3:
         return short(3, end - p)

@@ -203,8 +203,9 @@ def _rs_mei(buf: bytes, p: int, end: int, f: Fields, req: Fields | None) -> Prob
         return short(1, 0)
     mei = buf[p]
     f["mei_type"] = MEI_TYPES.get(mei) or f"unknown-{mei}"
+    f["mei_code"] = mei
+    f["mei_data"] = buf[p + 1:end].hex()
     if mei != MEI_READ_DEVICE_ID:
-        f["response_data"] = buf[p + 1:end].hex()
         return None
     if end - p < 7:
         return short(7, end - p)

@@ -81,5 +81,8 @@ def read_baseline(path: Path) -> Counter[str]:
         if not line or line.startswith("###"):
             continue
         n, _, text = line.partition(" ")
-        counts[text] += int(n)
+        if n.isdigit():
+            counts[text] += int(n)
+        else:  # a script whose output was not through `uniq -c`
+            counts[line] += 1
     return counts

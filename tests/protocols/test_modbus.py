@@ -22,9 +22,7 @@ VECTORS = mv.vectors()
 KINDS = {"request", "response", "exception", "weird"}
 
 
-def adu(
-    tid: int, fc: int, body: bytes = b"", unit: int = 1, pid: int = 0, length: int | None = None
-) -> bytes:
+def adu(tid: int, fc: int, body: bytes = b"", unit: int = 1, pid: int = 0, length: int | None = None) -> bytes:
     """A hand-assembled ADU, for malformed cases pymodbus refuses to build."""
     ln = len(body) + 2 if length is None else length
     return struct.pack(">HHHBB", tid, pid, ln, unit, fc) + body
@@ -40,9 +38,7 @@ def weird_names(events: list[ProtocolEvent]) -> list[str]:
     return [e.fields["name"] for e in events if e.kind == "weird"]
 
 
-def exchange(
-    request: bytes, response: bytes, flow: FlowId = FLOW
-) -> tuple[ModbusDecoder, list[ProtocolEvent]]:
+def exchange(request: bytes, response: bytes, flow: FlowId = FLOW) -> tuple[ModbusDecoder, list[ProtocolEvent]]:
     """Feed one request then one response to a fresh decoder."""
     dec = ModbusDecoder(flow)
     return dec, dec.feed(request, True, 10.0) + dec.feed(response, False, 10.5)
@@ -199,10 +195,7 @@ def test_unknown_function_code() -> None:
     )
     _, events = exchange(adu(2, 72, b""), adu(2, 72 | 0x80, b"\x01"))
     assert messages(events)[1].fields["func"] == "unknown-200"
-    assert (
-        messages(events)[1].op == "unknown-72"
-        and messages(events)[1].fields["exception"] == "ILLEGAL_FUNCTION"
-    )
+    assert messages(events)[1].op == "unknown-72" and messages(events)[1].fields["exception"] == "ILLEGAL_FUNCTION"
     _, events = exchange(adu(3, 0x5A, b"\x00\x04"), adu(3, 0x5A, b"\x00\xfe"))
     assert [e.op for e in events] == ["program_unity", "program_unity"]
 
@@ -234,12 +227,13 @@ def test_canopen_and_other_mei_types() -> None:
     _, events = exchange(adu(6, 0x2B, b"\x0d\x01\x02"), adu(6, 0x2B, b"\x0d\x01\x02\x03"))
     rq, rs = messages(events)
     assert rq.op == rs.op == "encap_interface_transport"
-    assert (rq.fields["mei_type"], rq.fields["request_data"]) == ("CANOPEN-GENERAL-REFERENCE", "0102")
-    assert rs.fields["response_data"] == "010203"
-    assert (
-        messages(exchange(adu(7, 0x2B, b"\x05"), adu(7, 0xAB, b"\x01"))[1])[0].fields["mei_type"]
-        == "unknown-5"
+    assert (rq.fields["mei_type"], rq.fields["mei_code"], rq.fields["mei_data"]) == (
+        "CANOPEN-GENERAL-REFERENCE",
+        13,
+        "0102",
     )
+    assert rs.fields["mei_data"] == "010203"
+    assert messages(exchange(adu(7, 0x2B, b"\x05"), adu(7, 0xAB, b"\x01"))[1])[0].fields["mei_type"] == "unknown-5"
 
 
 def test_diagnostics_subfunctions_and_zeek_weirds() -> None:
@@ -262,9 +256,7 @@ def test_write_fields_and_masks() -> None:
     events = exchange(adu(2, 5, struct.pack(">HH", 9, 0x1234)), adu(2, 5, struct.pack(">HH", 9, 0x1234)))[1]
     assert weird_names(events) == ["modbus_invalid_coil_value", "modbus_invalid_coil_value"]
     rq, rs = messages(
-        exchange(
-            adu(3, 22, struct.pack(">HHH", 4, 0xF2, 0x25)), adu(3, 22, struct.pack(">HHH", 4, 0xF2, 0x25))
-        )[1]
+        exchange(adu(3, 22, struct.pack(">HHH", 4, 0xF2, 0x25)), adu(3, 22, struct.pack(">HHH", 4, 0xF2, 0x25)))[1]
     )
     assert (rq.fields["and_mask"], rs.fields["or_mask"], rq.op) == (0xF2, 0x25, "mask_write_register")
 
@@ -292,9 +284,7 @@ def test_bad_headers_mid_stream_resynchronise() -> None:
     dec = ModbusDecoder(FLOW)
     good = adu(1, 3, struct.pack(">HH", 0, 1))
     assert len(dec.feed(good, True, 1.0)) == 1
-    out = dec.feed(
-        adu(2, 3, struct.pack(">HH", 0, 1), pid=7) + adu(3, 3, struct.pack(">HH", 0, 1)), True, 2.0
-    )
+    out = dec.feed(adu(2, 3, struct.pack(">HH", 0, 1), pid=7) + adu(3, 3, struct.pack(">HH", 0, 1)), True, 2.0)
     assert weird_names(out) == ["modbus_invalid_protocol_id"] and messages(out)[0].fields["tid"] == 3
     out = dec.feed(adu(4, 3, b"", length=1) + b"\x55" * 3 + adu(5, 3, struct.pack(">HH", 0, 1)), True, 3.0)
     assert weird_names(out) == ["modbus_invalid_length"] and messages(out)[0].fields["tid"] == 5
@@ -365,9 +355,7 @@ def test_probe_accepts_real_adus() -> None:
     assert not ModbusDecoder.probe(first + b"\x00\x01\x02\x03", True)
     assert ModbusDecoder.probe(mv.exception_adu(3, 2, 1, 1), False)
     assert not ModbusDecoder.probe(mv.exception_adu(3, 2, 1, 1), True)
-    assert not ModbusDecoder.probe(
-        adu(1, 3, struct.pack(">HHH", 0, 1, 0)), True
-    )  # FC3 request must be 6 long
+    assert not ModbusDecoder.probe(adu(1, 3, struct.pack(">HHH", 0, 1, 0)), True)  # FC3 request must be 6 long
     assert not ModbusDecoder.probe(adu(1, 0x30, b"\x00\x00"), True)
 
 
