@@ -180,11 +180,13 @@ def test_handshake_data_and_fin_both_ways_is_sf_with_zeek_history() -> None:
     ("s:SA s:F", "SHR", "^hf"),
     ("s:SA s:R", "RSTRH", "^hr"),
     ("c:PA s:PA", "OTH", "Dd"),
+    ("c:S s:SA c:A c:FA c:R s:FA", "SF", "ShAFRf"),  # a FIN then a RST, answered by a FIN: a normal close
+    ("c:SF", "SH", "Q"),  # SYN and FIN in one packet
 ])
 def test_conn_state_vocabulary(script: str, state: str, history: str) -> None:
     ft, sink = table()
     w = Tcp()
-    flags = {"S": S, "SA": S | A, "A": A, "R": R, "RA": R | A, "F": F, "FA": F | A, "PA": PA}
+    flags = {"S": S, "SA": S | A, "SF": S | F, "A": A, "R": R, "RA": R | A, "F": F, "FA": F | A, "PA": PA}
     for step in script.split():
         side, name = step.split(":")
         ft.process(w.pkt(side == "c", flags[name], b"data" if name == "PA" else b""))
