@@ -137,6 +137,7 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
             block_size=cc.ring_block_size,
             block_count=cc.ring_block_count,
             promisc=cc.promiscuous,
+            tick_ms=500,
         )
     except (OSError, ValueError) as exc:
         return _fail(str(exc))

@@ -40,6 +40,7 @@ TOO_LARGE_SEQ_DELTA = 1 << 20  # a SYN/RST this far from the last sequence is no
 
 _RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
 _UID_ALPHABET = bytes.maketrans(b"+/", b"xy")
+_POWERS_OF_TEN = frozenset(10**i for i in range(19))
 
 # ICMP request/reply pairs (Zeek's counterpart tables): a message of one type and its answer share a flow
 _ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17, 10: 9, 9: 10}
@@ -50,17 +51,19 @@ class Half:
     """One direction of a connection: counters, TCP endpoint state, sequence space and reassembly buffer."""
 
     __slots__ = (
-        "ack", "base", "bytes", "conn", "did_close", "fast", "fin", "gap_cnt", "gap_thr", "hseen", "init",
-        "ip_bytes", "is_orig", "last", "last_fin", "last_rst", "last_syn", "nxt", "obytes", "odata", "ostarts",
-        "peer", "pkts", "prev_state", "probes", "rx_cnt", "rx_thr", "state",
+        "ack", "base", "bytes", "conn", "fast", "fin", "gap_cnt", "hseen", "ip_bytes", "is_orig", "last",
+        "last_fin", "last_rst", "last_syn", "nxt", "obytes", "odata", "ostarts", "peer", "pkts", "prev_state",
+        "probes", "rx_cnt", "state",
     )
 
-    # fast: a plain segment (no SYN/FIN/RST) needs no state-machine step; init: the sequence space is known;
+    # fast: a plain segment (no SYN/FIN/RST) needs no state-machine step;
     # base: 32-bit sequence number of relative offset 0 (the SYN, or one before the first byte seen midstream);
-    # last: highest relative end seen (Zeek's last_seq); ack: highest offset the peer acknowledged;
+    # last: highest relative end seen (Zeek's last_seq; 0 until the sequence space is known, then >= 1);
+    # ack: highest offset the peer acknowledged;
     # nxt: offset of the next byte to deliver in order; fin: offset of the FIN (-1: none yet);
     # ostarts/odata: held out-of-order segments (sorted starts, bytes), obytes: their size;
-    # hseen: history letters recorded (H_* masks); rx_/gap_cnt and _thr: logarithmic T and G letters.
+    # hseen: history letters recorded (H_* masks); rx_cnt/gap_cnt: retransmissions and gaps (T and G letters);
+    # a direction has closed (Zeek's did_close) once its state is CLOSED or RESET: it never leaves those.
     conn: Conn
     peer: Half
     ostarts: list[int] | None
@@ -69,11 +72,10 @@ class Half:
     def __init__(self, conn: Conn, is_orig: bool) -> None:
         self.conn = conn
         self.is_orig = is_orig
-        self.fast = self.init = self.did_close = False
+        self.fast = False
         self.pkts = self.ip_bytes = self.bytes = self.obytes = self.hseen = self.probes = self.ack = self.nxt = 0
         self.state = self.prev_state = self.base = self.last = self.last_syn = self.last_fin = self.last_rst = 0
         self.rx_cnt = self.gap_cnt = 0
-        self.rx_thr = self.gap_thr = 1
         self.fin = -1
         self.ostarts = self.odata = None
 
@@ -82,12 +84,11 @@ class Conn:
     """A live connection: identity, both directions, decoder, history and timers."""
 
     __slots__ = (
-        "closed_at", "decoder", "dname", "done", "dstate", "fid", "hist", "keys", "last_ts", "missed", "n", "orig",
+        "closed_at", "decoder", "dname", "done", "dstate", "fid", "hist", "last_ts", "missed", "n", "orig",
         "orig_mac", "proto", "resp", "resp_mac", "sched", "service", "ts", "vlans",
     )
 
     decoder: Decoder | None
-    keys: tuple[tuple[str, int, str, int, int], tuple[str, int, str, int, int]]
 
     def __init__(self, n: int, fid: FlowId, proto: int, ts: float) -> None:
         self.n = n
@@ -140,17 +141,15 @@ def check_history(half: Half, mask: int, code: str) -> bool:
 def note_rxmit(half: Half) -> None:
     """Count a retransmitted payload; `T` goes into the history at the 1st, 10th, 100th... one."""
     half.rx_cnt += 1
-    if half.rx_cnt == half.rx_thr:
+    if half.rx_cnt in _POWERS_OF_TEN:
         _add(half, "T")
-        half.rx_thr *= 10
 
 
 def note_gap(half: Half) -> None:
     """Count a content gap; `G` goes into the history at the 1st, 10th, 100th... one."""
     half.gap_cnt += 1
-    if half.gap_cnt == half.gap_thr:
+    if half.gap_cnt in _POWERS_OF_TEN:
         _add(half, "G")
-        half.gap_thr *= 10
 
 
 def tcp_history(half: Half, flags: int, rel: int, n: int) -> None:
@@ -186,7 +185,7 @@ def update_last_seq(half: Half, flags: int, end: int, n: int) -> None:
     delta = end - half.last
     if flags & (SYN | RST) and (delta > TOO_LARGE_SEQ_DELTA or delta < -TOO_LARGE_SEQ_DELTA):
         return
-    if flags & FIN and half.last == 1:
+    if flags & FIN and half.last == 1 and end > 0:
         half.last = end  # only the SYN seen so far: trust the FIN even when it seems to go backwards
     elif half.state == RESET:
         return
@@ -248,8 +247,8 @@ def tcp_transition(half: Half, flags: int, n: int) -> None:
 
 def tcp_size(half: Half) -> int:
     """Payload bytes of one TCP direction from its sequence space, as Zeek's endpoint Size()."""
-    if not half.init:
-        return 0
+    if not half.last:
+        return 0  # nothing seen from this direction
     size = half.last if half.last > half.ack else half.ack
     if size > 0:
         size -= 1  # the SYN octet (or the one before the first byte seen midstream)

@@ -140,7 +140,7 @@ class FlowTable(TcpStreams):
                 check_history(half, H_ACK, "A")
             if flags & _ACK:
                 peer = half.peer
-                if peer.init:
+                if peer.last:  # the peer's sequence space is known
                     ref = peer.last
                     ack = ref + ((((pkt.ack - peer.base) & MASK) - ref + HALF_SPACE) & MASK) - HALF_SPACE
                     prev = peer.ack
@@ -257,11 +257,8 @@ class FlowTable(TcpStreams):
         n = next(self._count)
         conn = Conn(n, fid, proto, ts)
         sender = conn.resp if flip else conn.orig
-        fwd = (src, sport, dst, dport, proto)
-        rev = (dst, dport, src, sport, proto)
-        conn.keys = (fwd, rev)
-        self._halves[fwd] = sender
-        self._halves[rev] = sender.peer
+        self._halves[(src, sport, dst, dport, proto)] = sender
+        self._halves[(dst, dport, src, sport, proto)] = sender.peer
         if flip:
             conn.hist = "^"
             conn.orig_mac, conn.resp_mac = pkt.dst_mac, pkt.src_mac
@@ -399,9 +396,9 @@ class FlowTable(TcpStreams):
         if conn.done:
             return
         conn.done = True
-        halves = self._halves
-        for key in conn.keys:
-            halves.pop(key, None)
+        fid = conn.fid
+        self._halves.pop((fid.orig_h, fid.orig_p, fid.resp_h, fid.resp_p, conn.proto), None)
+        self._halves.pop((fid.resp_h, fid.resp_p, fid.orig_h, fid.orig_p, conn.proto), None)
         del self._live[conn.n]
         for half in (conn.orig, conn.resp):
             self._close_holes(half, ts)

@@ -1,8 +1,8 @@
 """Core types that flow through the pipeline: packets, flow ids, protocol events, conn records, assets.
 
-`Packet` is a plain slotted dataclass (not frozen): one is built per frame on the hot path, and a frozen
-dataclass's `object.__setattr__` initialiser costs several times more. Everything downstream of the FlowTable
-(`FlowId`, `ProtocolEvent`, `Flow`) is frozen. `FlowId` and `ProtocolEvent` are defined in `protocols.base`
+`Packet` and `ProtocolEvent` are plain slotted dataclasses (not frozen): one is built per frame or per message on the
+hot path, and a frozen dataclass's `object.__setattr__` initialiser costs about four times more. They are treated as
+immutable all the same. `FlowId`, `Flow` and `Asset`, built once per connection or per asset, are frozen. `FlowId` and `ProtocolEvent` are defined in `protocols.base`
 so that the parse layer imports nothing from the appliance.
 """
 

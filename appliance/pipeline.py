@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from appliance.capture.dissect import Dissector
+from appliance.capture.live import TICK
 from appliance.config import Config
 from appliance.export.jsonl import JsonlLogs
 from appliance.flows import FlowTable
@@ -84,33 +85,39 @@ class Pipeline:
         process = self.flows.process
         packets = stats.packets
         nbytes = stats.bytes
-        ts = 0.0
+        last_ts = 0.0
         next_report = packets + every
         if not packets:
             frames = self._note_first(frames)
         try:
             for linktype, ts, data, wire_len in frames:
-                packets += 1
-                nbytes += wire_len
-                pkt = dissect(linktype, ts, data, wire_len)
-                if pkt is not None:
-                    process(pkt)
+                if linktype == TICK:  # a live capture's periodic wake-up: on an idle link, time still passes
+                    next_report = packets
+                    self.flows.expire(ts)
+                else:
+                    last_ts = ts
+                    packets += 1
+                    nbytes += wire_len
+                    pkt = dissect(linktype, ts, data, wire_len)
+                    if pkt is not None:
+                        process(pkt)
                 if packets >= next_report:
                     next_report = packets + every
-                    self._sync(packets, nbytes, ts)
+                    self._sync(packets, nbytes, last_ts)
                     if progress is not None:
                         progress(packets)
                     if should_stop is not None and should_stop():
                         break
         finally:
-            self._sync(packets, nbytes, ts)
+            self._sync(packets, nbytes, last_ts)
 
     def _note_first(self, frames: Iterable[Frame]) -> Iterable[Frame]:
         it = iter(frames)
         for frame in it:
-            self.stats.first_packet_ts = frame[1]
             yield frame
-            break
+            if frame[0] != TICK:
+                self.stats.first_packet_ts = frame[1]
+                break
         yield from it
 
     def _sync(self, packets: int, nbytes: int, ts: float) -> None:

@@ -128,7 +128,7 @@ class TcpStreams:
         peer = half.peer
         half.pkts += 1
         half.ip_bytes += pkt.ip_len
-        if not (half.did_close and peer.did_close):
+        if half.state < CLOSED or peer.state < CLOSED:
             conn.last_ts = ts  # as Zeek, packets after both sides closed do not extend the duration
         payload = pkt.payload
         n = len(payload)
@@ -141,7 +141,7 @@ class TcpStreams:
         rel = unwrap(seq, half.base, half.last)
         tcp_history(half, flags, rel, n)
         ack = prev = -1
-        if flags & ACK and peer.init and not rst:  # as Zeek, the ACK of a RST is not trusted
+        if flags & ACK and peer.last and not rst:  # as Zeek, the ACK of a RST is not trusted
             ack = unwrap(pkt.ack, peer.base, peer.last)
             prev = peer.ack
             if ack > prev and not (pkt.ack == 0 and ack - prev > 1 << 20):
@@ -157,8 +157,6 @@ class TcpStreams:
             self._segment(half, data_rel, payload, ts)
         if fin:
             self._fin(half, data_rel + n)
-        if half.state >= CLOSED:
-            half.did_close = True
         if conn.closed_at is None:
             os, rs = conn.orig.state, conn.resp.state
             if RESET in (os, rs) or (os == CLOSED and rs in (CLOSED, INACTIVE)) or (rs == CLOSED and os == INACTIVE):
@@ -178,7 +176,7 @@ class TcpStreams:
             ref = conn.orig
         if conn.closed_at is not None:
             return True
-        if not ref.init or seq == ref.base:
+        if not ref.last or seq == ref.base:
             return False
         # a SYN and SYN-ACK seen in reverse order (interleaved capture) is the same connection
         return not (not flags & ACK and ref.state == SYN_ACK_SENT and conn.resp.state == INACTIVE
@@ -186,7 +184,6 @@ class TcpStreams:
 
     def _init_seq(self, half: Half, seq: int, syn: int, seg: int) -> None:
         """Start a direction's sequence space at a SYN, or just before the first byte seen midstream."""
-        half.init = True
         if syn:
             half.base = seq & MASK
             half.last = seg

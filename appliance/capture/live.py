@@ -25,6 +25,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -62,6 +63,7 @@ ETHERNET_HATYPES = frozenset((ARPHRD_ETHER, ARPHRD_IEEE802, ARPHRD_LOOPBACK))
 RAW_HATYPES = frozenset((ARPHRD_NONE, ARPHRD_RAWIP))
 
 LINKTYPE_ETHERNET = 1
+TICK = -1  # pseudo link type of a tick frame: no packet, only the wall time, so an idle pipeline still reports
 LINKTYPE_RAW = 101
 LINKTYPE_SLL = 113
 
@@ -99,8 +101,10 @@ class LiveCapture:
         poll_ms: int = 200,
         block_timeout_ms: int = 100,
         fanout_group: int | None = None,
+        tick_ms: int | None = None,
     ) -> None:
         self.interface = interface
+        self.tick_ms = tick_ms  # when set, yield a TICK frame at least this often, traffic or not
         self.snaplen = snaplen
         self.block_size = block_size
         self.block_count = block_count
@@ -220,11 +224,16 @@ class LiveCapture:
         idx = self._block
         holding = False
         delivered = ignored = 0
+        tick = self.tick_ms / 1000 if self.tick_ms else None
+        next_tick = time.monotonic() + tick if tick else 0.0
         try:
             while not stopped():
+                if tick and time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + tick
+                    yield TICK, time.time(), b"", 0
                 base = idx * bs
                 if not _U32.unpack_from(ring, base + 8)[0] & TP_STATUS_USER:
-                    poller.poll(self.poll_ms)
+                    poller.poll(min(self.poll_ms, self.tick_ms) if self.tick_ms else self.poll_ms)
                     continue
                 holding = True
                 num, off = _BLOCK.unpack_from(ring, base + 12)
