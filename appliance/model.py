@@ -2,8 +2,9 @@
 
 `Packet` and `ProtocolEvent` are plain slotted dataclasses (not frozen): one is built per frame or per message on the
 hot path, and a frozen dataclass's `object.__setattr__` initialiser costs about four times more. They are treated as
-immutable all the same. `FlowId`, `Flow` and `Asset`, built once per connection or per asset, are frozen. `FlowId` and `ProtocolEvent` are defined in `protocols.base`
-so that the parse layer imports nothing from the appliance.
+immutable all the same. `FlowId`, `Flow` and `Asset`, built once per connection or per asset, are frozen.
+`FlowId` and `ProtocolEvent` are defined in `protocols.base` so that the parse layer imports nothing from the
+appliance.
 """
 
 from __future__ import annotations

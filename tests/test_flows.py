@@ -454,6 +454,35 @@ def test_decoder_exception_becomes_a_weird_and_stops_decoding() -> None:
     assert sink.only().service == "toy"
 
 
+def test_decoders_raising_in_probe_or_constructor_are_contained() -> None:
+    class Broken:
+        """A decoder whose probe and constructor raise."""
+
+        name: ClassVar[str] = "broken"
+        transport: ClassVar[str] = "tcp"
+        ports: ClassVar[frozenset[int]] = frozenset({7777})
+
+        def __init__(self, flow: FlowId) -> None:
+            raise RuntimeError("cannot start")
+
+        @classmethod
+        def probe(cls, payload: bytes, is_orig: bool) -> bool:
+            """Always raises."""
+            raise IndexError("probe bug")
+
+    toy = make_decoder(ports=(1,))
+    ft, sink = table(Broken, toy)  # type: ignore[arg-type]
+    by_probe = Tcp(server=("10.0.0.2", 40001))
+    run(ft, [*by_probe.handshake(), by_probe.c(PA, b"TOY hi")])  # Broken's probe raises: Toy still found
+    by_port = Tcp(client=("10.0.0.9", 40000), server=("10.0.0.2", 7777))
+    run(ft, [*by_port.handshake(), by_port.c(PA, b"x"), by_port.c(PA, b"y")])
+    ft.flush()
+    assert [f.service for f in sink.flows] == ["toy", None]
+    assert [(e.kind, e.op, e.protocol) for e in sink.events[1:]] == [(WEIRD, "decoder_error", "broken"),
+                                                                   (NOTICE, "closed", "toy")]
+    assert ft.decoder_errors == 1
+
+
 def test_udp_datagrams_dispatched_one_per_feed() -> None:
     toy = make_decoder("utoy", transport="udp", ports=(47808,))
     ft, sink = table(toy)
