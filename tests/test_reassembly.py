@@ -22,6 +22,7 @@ class Recorder:
     name: ClassVar[str] = "rec"
     transport: ClassVar[str] = "tcp"
     ports: ClassVar[frozenset[int]] = frozenset({502})
+    op_classes: ClassVar[dict[str, str]] = {}
     last: ClassVar[Recorder | None] = None
 
     def __init__(self, flow: FlowId) -> None:
