@@ -35,7 +35,7 @@ class CaptureConfig(_Strict):
 class FlowConfig(_Strict):
     """FlowTable limits and idle timeouts (seconds of packet time)."""
 
-    max_flows: int = Field(200_000, ge=16)
+    max_flows: int = Field(100_000, ge=16)  # about 1.4 KB each: 140 MB at the bound
     tcp_idle_timeout: float = Field(300.0, gt=0)
     udp_idle_timeout: float = Field(60.0, gt=0)
     icmp_idle_timeout: float = Field(60.0, gt=0)

@@ -85,16 +85,16 @@ class Pipeline:
         process = self.flows.process
         packets = stats.packets
         nbytes = stats.bytes
-        last_ts = 0.0
+        last_ts = first_ts = stats.first_packet_ts
         next_report = packets + every
-        if not packets:
-            frames = self._note_first(frames)
         try:
             for linktype, ts, data, wire_len in frames:
                 if linktype == TICK:  # a live capture's periodic wake-up: on an idle link, time still passes
                     next_report = packets
                     self.flows.expire(ts)
                 else:
+                    if not first_ts:
+                        first_ts = stats.first_packet_ts = ts
                     last_ts = ts
                     packets += 1
                     nbytes += wire_len
@@ -110,15 +110,6 @@ class Pipeline:
                         break
         finally:
             self._sync(packets, nbytes, last_ts)
-
-    def _note_first(self, frames: Iterable[Frame]) -> Iterable[Frame]:
-        it = iter(frames)
-        for frame in it:
-            yield frame
-            if frame[0] != TICK:
-                self.stats.first_packet_ts = frame[1]
-                break
-        yield from it
 
     def _sync(self, packets: int, nbytes: int, ts: float) -> None:
         stats = self.stats

@@ -19,7 +19,7 @@ def test_defaults_without_a_file() -> None:
     config = load_config(None)
     assert config.state_dir == Path("/var/lib/otwatch")
     assert config.web.listen_address == ":9847"
-    assert config.flows.max_flows == 200_000
+    assert config.flows.max_flows == 100_000
 
 
 def test_full_example_is_read(tmp_path: Path) -> None:
