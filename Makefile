@@ -42,7 +42,10 @@ test: setup lint pytest
 
 demo: setup
 	rm -rf $(DEMO_DIR)
-	@echo "== replaying bundled real captures (Zeek, ITI, Arkime traces) into $(DEMO_DIR)"
+	@echo "== generating a simulated data-center capture (seeded: PLCs, BMS, MQTT cameras, DNS, IT noise)"
+	$(BIN)/python -m simulators.mixed_capture $(DEMO_DIR)/site.pcap --packets 100000 --seed 7
+	$(BIN)/otwatch replay $(DEMO_DIR)/site.pcap --config simulators/profiles/demo-zones.yml --out $(DEMO_DIR)/logs/site --state $(DEMO_DIR)/state
+	@echo "== replaying bundled real captures (Zeek, ITI, Arkime traces)"
 	$(BIN)/otwatch replay tests/traces/zeek/modbusBig.pcap --out $(DEMO_DIR)/logs/modbusBig --state $(DEMO_DIR)/state --no-progress
 	$(BIN)/otwatch replay tests/traces/icsst/modbus_test.pcap --out $(DEMO_DIR)/logs/modbus_test --state $(DEMO_DIR)/state --no-progress
 	$(BIN)/otwatch replay tests/traces/arkime/modbus.pcap --out $(DEMO_DIR)/logs/arkime --state $(DEMO_DIR)/state --no-progress

@@ -77,3 +77,8 @@ def test_listen_address_forms(text: str, expected: tuple[str, int]) -> None:
 def test_bad_listen_address_in_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"web\.listen_address"):
         load_config(write(tmp_path, "web: {listen_address: 'localhost'}\n"))
+
+
+def test_demo_site_zones_config_is_valid() -> None:
+    config = load_config(Path(__file__).resolve().parents[1] / "simulators/profiles/demo-zones.yml")
+    assert [z.domain for z in config.zones] == ["OT", "BMS", "IoT", "IT"]
