@@ -295,9 +295,15 @@ class FlowTable(TcpStreams):
             conn.dstate = DONE
 
     def _dispatch(self, conn: Conn, half: Half, data: bytes, ts: float) -> Decoder | None:
-        """The decoder for a connection: by responder port, else the first whose probe() accepts the bytes."""
+        """The decoder for a connection: by responder port, then originator port, else the first probe() to accept.
+
+        The originator's port counts too: a device that opens a connection *from* its server port (a PLC pushing
+        unsolicited replies from 502 in the DigitalBond trace) still speaks that protocol, as tshark and Arkime
+        decode it.
+        """
         fid = conn.fid
-        factory = self._by_port.get((fid.proto, fid.resp_p))
+        by_port = self._by_port
+        factory = by_port.get((fid.proto, fid.resp_p)) or by_port.get((fid.proto, fid.orig_p))
         if factory is None:
             for candidate in self._probers.get(fid.proto, ()):
                 try:

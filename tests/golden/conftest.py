@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ _cache: dict[str, Replay] = {}
 
 
 @pytest.fixture(scope="session")
-def replay(tmp_path_factory: pytest.TempPathFactory):
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Replay]:
     """Run `otwatch replay` on a trace (once per session per trace) and return its logs."""
 
     def run(trace: str) -> Replay:

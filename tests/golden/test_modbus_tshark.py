@@ -18,25 +18,27 @@ Agreement (ADUs matched / ADUs tshark decoded / ADUs we decoded), asserted by `t
 | icsst/mb2.pcap | 3578 | 3578 | 3585 |
 | icsst/modbus_test.pcap | 2258 | 2258 | 2258 |
 | icsst/modbus_test_2.pcap | 3975 | 3975 | 3975 |
-| icsst/modbus_test_data_part1.pcap | 34 | 45 | 34 |
+| icsst/modbus_test_data_part1.pcap | 45 | 45 | 45 |
 | icsst/modbus_test_data_part2.pcap | 281 | 281 | 281 |
 | icsst/modicon_test.pcap | 180 | 180 | 180 |
-| arkime/modbus.pcap | 826 | 837 | 826 |
-| suricata/modbus.pcap | 34 | 39 | 34 |
+| arkime/modbus.pcap | 837 | 837 | 837 |
+| suricata/modbus.pcap | 39 | 39 | 39 |
 | ndpi/modbus.pcap | 102 | 102 | 102 |
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from tests.golden.conftest import PEERS
+from tests.golden.conftest import PEERS, Replay
 from tests.golden.tshark_rows import Adu, our_adus, tshark_adus
 
+ReplayFn = Callable[[str], Replay]
 TSHARK = PEERS / "tshark"
 _ZEEK = "zeek/testing/btest/Traces/modbus"
 _ICSST = "ICS-Security-Tools/pcaps"
@@ -57,27 +59,14 @@ DUMPS: dict[str, str] = {
     "ndpi/modbus.pcap": "nDPI/tests/cfgs/default/pcap/modbus.pcap.tsv",
 }
 
-# --- ADUs tshark decodes and we do not ------------------------------------------------------------------------
+# --- ADUs tshark decodes and we do not: none ------------------------------------------------------------------
 # The DigitalBond attack capture (icsst part1; arkime/modbus.pcap starts with it; suricata/modbus.pcap is its
 # first 99 frames), frames 88-113: 10.0.0.8 opens a connection FROM port 502 (SYN 502 -> 4446) and sends
-# 10 exception responses (`0001 0000 0004 0a 81 06|05`, frames 91-109) and one FC 42 message (`... 0005 0a 2a
-# 0e0401` + 3 bytes, frame 111) that nobody asked for. tshark's dissector table matches either port, so it
-# decodes them as responses. Arkime decodes the connection too (its session 10.0.0.8:502 -> 10.0.0.57:4446 has
-# modbus.exccode {5, 6}, see test_modbus_peers.py). Zeek chooses analyzers by the responder's port only (4446
-# here) and has no Modbus signature, and so do we: appliance/flows.py looks the decoder up by the responder port
-# and otherwise calls ModbusDecoder.probe(payload, is_orig=True), which rejects a client sending 0x81. Frame 113
-# repeats frame 111 behind the 3 leftover bytes, so no side decodes it (tshark: "Data").
-# A fix belongs to flows.py (fall back to the originator's port when the responder's port has no decoder: the
-# decoder already treats a 502 originator as the server); this list then becomes empty.
-_SYN_FROM_502 = Adu("10.0.0.8", 502, "10.0.0.57", 4446, 1, 10, 1, 6, None, None)
-_EXC_6 = [_SYN_FROM_502] * 5  # frames 91, 93, 95, 97, 99: Read Coils exception, SLAVE_DEVICE_BUSY
-_EXC_5 = [_SYN_FROM_502._replace(exception=5)] * 5  # frames 101-109: Read Coils exception, ACKNOWLEDGE
-_FC_42 = [_SYN_FROM_502._replace(fc=42, exception=None)]  # frame 111: function 42, data 0e0401
-MISSING: dict[str, list[Adu]] = {
-    "icsst/modbus_test_data_part1.pcap": _EXC_6 + _EXC_5 + _FC_42,
-    "arkime/modbus.pcap": _EXC_6 + _EXC_5 + _FC_42,
-    "suricata/modbus.pcap": _EXC_6,  # this copy ends at frame 99
-}
+# 10 exception responses (`0001 0000 0004 0a 81 06|05`, frames 91-109) and one FC 42 message (frame 111) that
+# nobody asked for. tshark's dissector table matches either port, and so does our FlowTable (responder port, then
+# originator port): all 11 ADUs agree. Zeek, which looks at the responder port only, decodes none of them. Frame
+# 113 repeats frame 111 behind 3 leftover bytes, so no side decodes it (tshark: "Data"; we: a weird).
+MISSING: dict[str, list[Adu]] = {}
 
 # --- ADUs we decode and tshark does not: new bytes in segments tshark marks "[TCP Retransmission]" ----------
 # tshark skips a segment whose sequence number lies below the highest it saw, even when most of it is new data.
@@ -125,7 +114,7 @@ def _tshark(trace: str) -> tuple[tuple[int, Adu], ...]:
     return tuple(tshark_adus(TSHARK / DUMPS[trace]))
 
 
-def _compare(replay, trace: str) -> tuple[Counter[Adu], Counter[Adu]]:
+def _compare(replay: ReplayFn, trace: str) -> tuple[Counter[Adu], Counter[Adu]]:
     """(tshark's ADUs, ours) for one capture."""
     theirs = Counter(adu for _, adu in _tshark(trace))
     ours = Counter(our_adus(replay(trace).rows("modbus")))
@@ -133,7 +122,7 @@ def _compare(replay, trace: str) -> tuple[Counter[Adu], Counter[Adu]]:
 
 
 @pytest.mark.parametrize("trace", sorted(DUMPS))
-def test_modbus_adus_match_tshark(replay, trace: str) -> None:
+def test_modbus_adus_match_tshark(replay: ReplayFn, trace: str) -> None:
     """Every ADU tshark decoded is ours field by field, and the only differences are the listed ones."""
     theirs, ours = _compare(replay, trace)
     missing, extra = theirs - ours, ours - theirs
@@ -142,7 +131,7 @@ def test_modbus_adus_match_tshark(replay, trace: str) -> None:
 
 
 @pytest.mark.parametrize("trace", sorted(DUMPS))
-def test_agreement_table(replay, trace: str) -> None:
+def test_agreement_table(replay: ReplayFn, trace: str) -> None:
     """The module docstring's figures are the measured ones (matched / tshark / ours)."""
     theirs, ours = _compare(replay, trace)
     measured = (sum((theirs & ours).values()), sum(theirs.values()), sum(ours.values()))
@@ -160,14 +149,14 @@ def test_agreement_table_covers_every_capture() -> None:
 def test_multi_adu_frames_are_split_by_function_code() -> None:
     """mb2 frame 95 carries three responses (FC 15, 15, 1): only the FC 15 ones get a reference and a count."""
     frame = [adu for f, adu in _tshark("icsst/mb2.pcap") if f == 95]
-    assert [(a.tid, a.fc, a.ref, a.count) for a in frame] == [
+    assert [(a.tid, a.fc, a.ref, a.qty) for a in frame] == [
         (12427, 15, 8, 1),
         (12428, 15, 6, 1),
         (12429, 1, None, None),
     ]
 
 
-def test_length_34820_flood_is_not_modbus_for_tshark_either(replay) -> None:
+def test_length_34820_flood_is_not_modbus_for_tshark_either(replay: ReplayFn) -> None:
     """DigitalBond part1, 10.0.0.57:2585: a first header with length field 34820 (more than the MBAP maximum).
 
     Not a disagreement: tshark waits for a 34,826-byte PDU that never comes (frames 76-82 "[TCP segment of a

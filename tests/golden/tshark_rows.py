@@ -43,7 +43,7 @@ class Adu(NamedTuple):
     fc: int  # without the 0x80 exception bit
     exception: int | None
     ref: int | None
-    count: int | None
+    qty: int | None  # the bit or word count
 
 
 def _carried(response: bool, fc: int, exception: int | None) -> tuple[str, ...]:
@@ -65,20 +65,18 @@ def tshark_adus(tsv: Path) -> list[tuple[int, Adu]]:
                 continue
             frame = int(row["frame.number"])
             units, fcs = _ints(row["mbtcp.unit_id"]), _ints(row["modbus.func_code"])
-            excs = iter(_ints(row["modbus.exception_code"]))
+            excs = _ints(row["modbus.exception_code"])
             if not len(units) == len(fcs) == len(tids):
                 raise ValueError(f"{tsv.name} frame {frame}: {len(tids)} tids, {len(units)} units, {len(fcs)} fcs")
+            if len(excs) not in (0, len(tids)):  # no frame of the corpus mixes exceptions and other ADUs
+                raise ValueError(f"{tsv.name} frame {frame}: {len(excs)} exception codes for {len(tids)} ADUs")
             sport, dport = int(row["tcp.srcport"]), int(row["tcp.dstport"])
             response = sport == MODBUS_PORT and dport != MODBUS_PORT  # how tshark's mbtcp dissector decides
-            # an exception code belongs to the ADUs whose exception flag tshark set: count must fit
-            n_exc = len(_ints(row["modbus.exception_code"]))
             values = {key: iter(_ints(row[key])) for key in (_REF, _WORDS, _BITS)}
-            if n_exc not in (0, len(tids)):
-                raise ValueError(f"{tsv.name} frame {frame}: {n_exc} exception codes for {len(tids)} ADUs")
             need = {key: 0 for key in values}
             adus: list[Adu] = []
-            for tid, unit, fc in zip(tids, units, fcs, strict=True):
-                exc = next(excs) if n_exc else None
+            for i, (tid, unit, fc) in enumerate(zip(tids, units, fcs, strict=True)):
+                exc = excs[i] if excs else None
                 got: dict[str, int | None] = {key: None for key in values}
                 for key in _carried(response, fc, exc):
                     need[key] += 1
@@ -96,7 +94,7 @@ def func_code(func: str) -> int:
     """The function code (without the 0x80 bit) of a modbus.log func name: NAME, NAME_EXCEPTION, unknown-N."""
     if func.startswith("unknown-"):
         return int(func[8:]) & 0x7F
-    return _CODE_OF[func.removesuffix("_EXCEPTION")] if func not in _CODE_OF else _CODE_OF[func]
+    return _CODE_OF[func] if func in _CODE_OF else _CODE_OF[func.removesuffix("_EXCEPTION")]
 
 
 def our_adus(rows: Iterable[dict]) -> list[Adu]:
