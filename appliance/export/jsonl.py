@@ -3,7 +3,8 @@
 Row layout of a protocol event (`modbus.jsonl`): `ts uid id.orig_h id.orig_p id.resp_h id.resp_p src dst proto
 op kind`, then the event's fields at top level. A nested dict becomes dotted names (`objects.vendor_name`), as
 Zeek names record fields; bytes are hex; sets are sorted lists. A field that would overwrite a base name is
-written as `<protocol>.<name>`. Absent values (no flow, no service) are left out, as Zeek's JSON writer does.
+written as `<protocol>.<name>`. Absent values (no flow, no service, a field that is None) are left out, as
+Zeek's JSON writer does.
 Weird events go to `weird.jsonl` with weird.log's names (`name addl notice source`), plus src/dst.
 Rows depend only on the input (insertion order of fields is kept), so a replay gives the same bytes.
 
@@ -117,6 +118,8 @@ class JsonlLogs:
         row["op"] = ev.op
         row["kind"] = ev.kind
         for key, value in fields.items():
+            if value is None:  # unset: left out, as Zeek's JSON writer does
+                continue
             if key in row or key in _BASE or type(value) is dict:
                 _put(row, key, value, _BASE, protocol)
             else:
