@@ -26,9 +26,9 @@ the wrong way round). src/dst are the true sender and receiver. Fields of every 
   tid, unit, pid, len    MBAP transaction id, unit id, protocol id, length field (Zeek's ModbusHeaders.len)
   func                   Zeek's modbus.log func: the upper-case name; an exception's is NAME_EXCEPTION
   pdu_type               "REQ" from the client, "RESP" from the server (modbus.log pdu_type)
-  exception              exception name on exceptions, else None (modbus.log exception)
+  exception              exception name, on exceptions only (modbus.log exception; absent = unset)
 and on responses and exceptions:
-  matched, request_ts    whether a request with the same tid and function was pending, and its time
+  matched, request_ts    whether a request with the same tid and function was pending, and (if so) its time
   address, quantity      copied from the paired request when the response itself lacks them
   exception_code         (exceptions only) the raw exception code
 Detail fields (CISA ICSNPP modbus_detailed, mask_write_register, read_write_multiple_registers and
@@ -309,8 +309,7 @@ class ModbusDecoder:
         p = pos + 8
         problems: Problems
         if client:
-            f: Fields = {"tid": tid, "unit": uid, "func": _FUNC[fc], "pdu_type": "REQ", "exception": None,
-                         "len": ln, "pid": 0}
+            f: Fields = {"tid": tid, "unit": uid, "func": _FUNC[fc], "pdu_type": "REQ", "len": ln, "pid": 0}
             problems = _RQ_DEC[fc](buf, p, end, f)
             op = _OP[fc]
             if fc == 0x2B and f.get("mei_type") == _RDI_MEI:
@@ -342,8 +341,7 @@ class ModbusDecoder:
                 op = req[2] if req is not None else _OP[base]
                 kind = EXCEPTION
             else:
-                f = {"tid": tid, "unit": uid, "func": _FUNC[fc], "pdu_type": "RESP", "exception": None,
-                     "len": ln, "pid": 0}
+                f = {"tid": tid, "unit": uid, "func": _FUNC[fc], "pdu_type": "RESP", "len": ln, "pid": 0}
                 problems = _RS_DEC[fc](buf, p, end, f, req_f)
                 op = _OP[fc]
                 if fc == 0x2B and f.get("mei_type") == _RDI_MEI:
@@ -358,7 +356,6 @@ class ModbusDecoder:
                     f["quantity"] = req_f["quantity"]
             else:
                 f["matched"] = False
-                f["request_ts"] = None
             out.append(ProtocolEvent(ts, self.flow, PROTO, op, kind, is_orig, src, dst, f))
         if problems:
             func = f["func"]

@@ -117,6 +117,10 @@ class JsonlLogs:
             row["proto"] = flow.proto
         row["op"] = ev.op
         row["kind"] = ev.kind
+        values = fields.values()
+        if _BASE.isdisjoint(fields) and None not in values and dict not in map(type, values):
+            row.update(fields)  # the common case, checked and copied in C
+            return protocol, row
         for key, value in fields.items():
             if value is None:  # unset: left out, as Zeek's JSON writer does
                 continue
