@@ -87,15 +87,22 @@ class JsonlLogs:
 
     def event_row(self, ev: ProtocolEvent) -> tuple[str, dict[str, Any]]:
         """The log name and the row for one protocol event."""
-        row: dict[str, Any] = {"ts": ev.ts}
         flow = ev.flow
+        fields = ev.fields
+        if flow is not None and ev.kind != WEIRD:  # the common case: the base of the row in one literal
+            row: dict[str, Any] = {
+                "ts": ev.ts, "uid": flow.uid, "id.orig_h": flow.orig_h, "id.orig_p": flow.orig_p,
+                "id.resp_h": flow.resp_h, "id.resp_p": flow.resp_p, "src": ev.src, "dst": ev.dst,
+                "is_orig": ev.is_orig, "proto": flow.proto, "op": ev.op, "kind": ev.kind,
+            }  # fmt: skip
+            return self._add_fields(row, fields, ev.protocol)
+        row = {"ts": ev.ts}
         if flow is not None:
             row["uid"] = flow.uid
             row["id.orig_h"] = flow.orig_h
             row["id.orig_p"] = flow.orig_p
             row["id.resp_h"] = flow.resp_h
             row["id.resp_p"] = flow.resp_p
-        fields = ev.fields
         protocol = ev.protocol
         if ev.kind == WEIRD:
             row["name"] = fields.get("name", ev.op)
@@ -117,6 +124,11 @@ class JsonlLogs:
             row["proto"] = flow.proto
         row["op"] = ev.op
         row["kind"] = ev.kind
+        return self._add_fields(row, fields, protocol)
+
+    @staticmethod
+    def _add_fields(row: dict[str, Any], fields: dict[str, Any], protocol: str) -> tuple[str, dict[str, Any]]:
+        """Put an event's fields after the base names: unset ones left out, nested ones dotted, clashes renamed."""
         values = fields.values()
         if _BASE.isdisjoint(fields) and None not in values and dict not in map(type, values):
             row.update(fields)  # the common case, checked and copied in C
