@@ -209,8 +209,7 @@ print("CAPTURED", len(got))
 def run_as_nobody(*caps: str) -> subprocess.CompletedProcess[str]:
     """Run the capture script as uid/gid 65534 with the given ambient capabilities (and nothing else)."""
     setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("setpriv (util-linux) is not installed")
+    assert setpriv is not None, "setpriv is missing: `make test` installs it (Debian package util-linux)"
     cap_args = [f"--inh-caps=+{c}" for c in caps] + [f"--ambient-caps=+{c}" for c in caps]
     if not caps:
         cap_args = ["--inh-caps=-all"]
@@ -281,8 +280,7 @@ def test_vlan_tags_stripped_by_the_kernel_are_put_back() -> None:
     # a veth pair inside a namespace made by this test: the receiving side moves the outer tag into packet
     # metadata (TP_STATUS_VLAN_VALID), and the capture must show both tags again, outermost first
     ip = shutil.which("ip")
-    if ip is None:
-        pytest.skip("iproute2 is not installed")
+    assert ip is not None, "ip is missing: `make test` installs it (Debian package iproute2)"
     ns = f"otwcap{os.getpid()}"
     if subprocess.run([ip, "netns", "add", ns], capture_output=True).returncode != 0:
         pytest.skip("cannot create a network namespace here")
