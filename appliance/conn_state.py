@@ -18,7 +18,7 @@ import random
 import re
 from binascii import b2a_base64
 
-from appliance.model import Flow, mac_str
+from appliance.model import LLC, Flow, mac_str
 from protocols.base import Decoder, FlowId
 
 __all__ = [
@@ -260,7 +260,7 @@ def tcp_size(half: Half) -> int:
 def conn_state(conn: Conn) -> str:
     """Zeek's conn_state of a connection (TCP from endpoint states, UDP from who sent, ICMP always OTH)."""
     orig, resp = conn.orig, conn.resp
-    if conn.proto == 17:
+    if conn.proto == 17 or conn.proto == LLC:
         if orig.pkts:
             return "SF" if resp.pkts else "S0"
         return "SHR" if resp.pkts else "OTH"

@@ -42,7 +42,7 @@ from appliance.conn_state import (
     note_gap,
     note_rxmit,
 )
-from appliance.model import TRANSPORT_NAMES, Flow, FlowId, Packet, ProtocolEvent
+from appliance.model import LLC, TRANSPORT_NAMES, Flow, FlowId, Packet, ProtocolEvent
 from appliance.reassembly import DONE, HALF_SPACE, MASK, TcpStreams
 from protocols.base import WEIRD, Decoder, DecoderFactory, weird
 
@@ -162,10 +162,10 @@ class FlowTable(TcpStreams):
                         self._deliver(half, payload, ts)
                 else:
                     self._segment(half, rel, payload, ts)
-        elif proto == 17:
-            half = self._halves.get((pkt.src, pkt.sport, pkt.dst, pkt.dport, 17))
+        elif proto == 17 or proto == LLC:  # a BACnet/Ethernet LLC frame is a datagram between two MACs
+            half = self._halves.get((pkt.src, pkt.sport, pkt.dst, pkt.dport, proto))
             if half is None:
-                flip = flip_roles(None, pkt.sport, pkt.dport, self._likely.get("udp", _NONE))
+                flip = proto == 17 and flip_roles(None, pkt.sport, pkt.dport, self._likely.get("udp", _NONE))
                 half = self._new_conn(pkt, ts, pkt.sport, pkt.dport, flip)
             conn = half.conn
             conn.last_ts = ts
@@ -365,7 +365,7 @@ class FlowTable(TcpStreams):
             if state in (SYN_SENT, SYN_ACK_SENT) and conn.resp.state == INACTIVE:
                 return conn.ts + self.tcp_attempt
             return conn.last_ts + self.tcp_idle
-        if conn.proto == 17:
+        if conn.proto == 17 or conn.proto == LLC:
             return conn.last_ts + self.udp_idle
         return conn.last_ts + self.icmp_idle
 

@@ -38,8 +38,13 @@ TCP = 6
 UDP = 17
 ICMP = 1
 ICMP6 = 58
+# Not an IP protocol: an 802.2 LLC frame carrying BACnet/Ethernet (DSAP/SSAP 0x82). Its Packet has the MAC
+# addresses as src/dst, 0x82 as both ports and the bytes after the LLC header as payload; the FlowTable treats it
+# like a UDP datagram, and a decoder claims it with transport "llc".
+LLC = 256
+LLC_BACNET_SAP = 0x82
 
-TRANSPORT_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMP6: "icmp"}
+TRANSPORT_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMP6: "icmp", LLC: "llc"}
 
 # TCP flag bits
 FIN = 0x01

@@ -19,7 +19,7 @@ import socket
 import struct
 from collections import Counter
 
-from appliance.model import ICMP, ICMP6, TCP, UDP, ZERO_MAC, Packet
+from appliance.model import ICMP, ICMP6, LLC, LLC_BACNET_SAP, TCP, UDP, ZERO_MAC, Packet, mac_str
 
 __all__ = ["Dissector"]
 
@@ -110,12 +110,32 @@ class Dissector:
                     return self._ipv4(data, off, ts, data[6:12], data[0:6], vlans, wire_len)
                 if etype == ETH_IPV6:
                     return self._ipv6(data, off, ts, data[6:12], data[0:6], vlans, wire_len)
-                self.skipped["llc" if etype <= 1500 else f"ethertype:{etype:#06x}"] += 1
+                if etype <= 1500:  # an 802.3 length field: 802.2 LLC follows
+                    return self._llc(data, off, etype, ts, vlans, wire_len)
+                self.skipped[f"ethertype:{etype:#06x}"] += 1
                 return None
             return self._other_link(linktype, ts, data, wire_len)
         except Exception as e:  # a safety net: a frame must never stop the pipeline
             self.skipped[f"error:{type(e).__name__}"] += 1
             return None
+
+    def _llc(
+        self, data: bytes, off: int, length: int, ts: float, vlans: tuple[int, ...], wire_len: int
+    ) -> Packet | None:
+        """An 802.2 LLC frame: BACnet/Ethernet (DSAP = SSAP = 0x82, UI) becomes a Packet; others are counted."""
+        if data[off : off + 3] != b"\x82\x82\x03":
+            if data[off : off + 2] == b"\xaa\xaa":
+                self.skipped["llc:snap"] += 1  # e.g. MS/TP or ARCNET tunnelled over SNAP: not decoded
+            else:
+                self.skipped["llc"] += 1
+            return None
+        end = min(off + length, len(data))
+        if end < off + 3:
+            self.skipped["truncated:llc"] += 1
+            return None
+        src_mac, dst_mac = data[6:12], data[0:6]
+        return Packet(ts, src_mac, dst_mac, vlans, mac_str(src_mac), mac_str(dst_mac), LLC, LLC_BACNET_SAP,
+                      LLC_BACNET_SAP, data[off + 3 : end], length, 0, 0, 0, wire_len)
 
     def _vlans(self, data: bytes, off: int) -> tuple[int, int, tuple[int, ...]]:
         """Walk stacked VLAN tags from `off`; returns (inner ethertype, offset, VLAN ids) or offset -1."""

@@ -15,7 +15,7 @@ binary buffered files; `event_row` builds the row dict that is encoded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +43,10 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+# A protocol's detail-log splitter: one main-log row in, (log name, row) pairs out (e.g. ICSNPP's BACnet logs).
+DetailRows = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
+
+
 def _dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON of `obj` (bytes as hex, sets as sorted lists, other odd types as text)."""
     try:
@@ -65,8 +69,11 @@ def _put(row: dict[str, Any], name: str, value: Any, base: frozenset[str], proto
 class JsonlLogs:
     """Buffered JSON-lines writers under one directory, opened on first use, flushed on close()."""
 
-    def __init__(self, out_dir: Path, *, truncate: bool = False) -> None:
+    def __init__(
+        self, out_dir: Path, *, truncate: bool = False, detail_logs: Mapping[str, DetailRows] | None = None
+    ) -> None:
         self.out_dir = Path(out_dir)
+        self.detail_logs = dict(detail_logs or {})  # protocol -> rows for its detail logs (ICSNPP's split)
         self._mode = "w" if truncate else "a"
         self._files: dict[str, IO[bytes]] = {}
         self.rows: dict[str, int] = {}  # rows written per log since this object was made
@@ -148,11 +155,15 @@ class JsonlLogs:
         return name, _dumps(row)
 
     def write_event(self, ev: ProtocolEvent) -> None:
-        """Log a protocol event to `<protocol>.jsonl`, or to `weird.jsonl` when it is a weird."""
+        """Log an event to `<protocol>.jsonl` (`weird.jsonl` for a weird), and to its protocol's detail logs."""
         name, row = self.event_row(ev)
         f = self._files.get(name) or self._file(name)
         f.write(_dumps(row) + b"\n")
         self.rows[name] += 1
+        split = self.detail_logs.get(name)
+        if split is not None:
+            for log, detail in split(row):
+                self._write(log, detail)
 
     @staticmethod
     def flow_row(flow: Flow) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from appliance.capture.dissect import Dissector
 from appliance.capture.pcapfile import PcapReader
-from appliance.model import ACK, PSH, SYN, ZERO_MAC, Packet
+from appliance.model import ACK, LLC, PSH, SYN, ZERO_MAC, Packet
 
 from .pcapbuild import MAC_A, MAC_B, eth, icmp, ipv4, ipv6, sll, sll2, tcp, udp
 
@@ -234,10 +234,8 @@ def test_ipv4_fragments() -> None:
 def test_non_ip_frames_are_counted() -> None:
     assert skipped_as(1, eth(0x0806, bytes(28))) == "ethertype:0x0806"
     assert skipped_as(1, eth(0x88CC, bytes(40))) == "ethertype:0x88cc"
-    assert (
-        skipped_as(1, eth(38, b"\x82\x82\x03" + bytes(35))) == "llc"
-    )  # 802.3 length field: BACnet/Ethernet style
-    assert skipped_as(1, eth(38, b"\x82\x82\x03" + bytes(35), vlans=[(0x8100, 5)])) == "llc"
+    assert skipped_as(1, eth(38, b"\x42\x42\x03" + bytes(35))) == "llc"  # 802.3 length field: STP's LLC
+    assert skipped_as(1, eth(38, b"\xaa\xaa\x03" + bytes(35), vlans=[(0x8100, 5)])) == "llc:snap"
     assert skipped_as(7, bytes(60)) == "linktype:7"
     assert skipped_as(1, eth(0x0800, ipv4("10.0.0.1", "10.0.0.2", 47, bytes(24)))) == "ipproto:47"
     assert skipped_as(101, b"\x50" + bytes(30)) == "ip_version:5"
@@ -308,7 +306,7 @@ TRACE_COUNTS: dict[str, tuple[dict[int, int], dict[str, int]]] = {
     "ndpi/mqtt.pcap": ({6: 9}, {}),
     "icsst/mb2.pcap": (
         {6: 13393, 17: 24, 1: 8},
-        {"ethertype:0x0806": 25, "llc": 13, "ethertype:0x88cc": 5, "ethertype:0x8892": 4},
+        {"ethertype:0x0806": 25, "llc": 11, "llc:snap": 2, "ethertype:0x88cc": 5, "ethertype:0x8892": 4},
     ),
     "zeek/modbusBig.pcap": ({6: 13622}, {}),
     "zeek/modbusSmall.pcap": ({6: 160, 17: 6}, {}),
@@ -372,3 +370,15 @@ def test_pcapng_trace_vlan_and_macs() -> None:
     )
     assert last.src_mac == bytes.fromhex("000200000008")
     assert all(p.vlans == () for p in pkts[:-1])
+
+
+def test_bacnet_ethernet_llc_frames_become_packets_between_macs() -> None:
+    npdu = b"\x01\x20\xff\xff\x00\xff\x10\x08"  # a global Who-Is
+    frame = eth(3 + len(npdu), b"\x82\x82\x03" + npdu + bytes(46 - 3 - len(npdu)), vlans=[(0x8100, 7)])
+    d = Dissector()
+    pkt = d.dissect(1, 5.0, frame, len(frame))
+    assert pkt is not None and not d.skipped
+    assert (pkt.proto, pkt.sport, pkt.dport) == (LLC, 0x82, 0x82)
+    assert (pkt.src, pkt.dst) == ("02:00:00:00:00:01", "02:00:00:00:00:02")
+    assert pkt.payload == npdu  # the 802.3 length trims the Ethernet padding
+    assert pkt.vlans == (7,)

@@ -189,3 +189,19 @@ def test_event_line_is_the_dict_row_encoded() -> None:
         assert b"\n" not in line
         assert json.loads(line) == expected
     assert not Path("/nonexistent").exists()
+
+
+def test_detail_logs_get_the_rows_a_protocol_splits_off(tmp_path: Path) -> None:
+    def split(row: dict) -> list[tuple[str, dict]]:
+        return [("toy_detail", {"uid": row["uid"], "n": n}) for n in row["items"]]
+
+    logs = JsonlLogs(tmp_path, detail_logs={"toy": split})
+    logs.write_event(ProtocolEvent(1.0, F, "toy", "op", "request", True, F.orig_h, F.resp_h, {"items": [1, 2]}))
+    logs.write_event(ProtocolEvent(2.0, F, "modbus", "x", "request", True, F.orig_h, F.resp_h, {"items": [3]}))
+    logs.close()
+    assert len(_lines(tmp_path / "toy.jsonl")) == 1
+    assert [json.loads(line) for line in _lines(tmp_path / "toy_detail.jsonl")] == [
+        {"uid": F.uid, "n": 1},
+        {"uid": F.uid, "n": 2},
+    ]
+    assert len(_lines(tmp_path / "modbus.jsonl")) == 1
