@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -71,15 +73,28 @@ def modbus_events(metrics: str) -> float:
     return total
 
 
+AS_NOBODY_WITH_CAP_NET_RAW = [
+    "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+net_raw", "--ambient-caps=+net_raw",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("user", ["root", "nobody+CAP_NET_RAW"])
 def test_run_on_loopback_decodes_serves_metrics_and_flushes_on_sigterm(
-    tmp_path: Path, processes: list[subprocess.Popen[str]]
+    tmp_path: Path, processes: list[subprocess.Popen[str]], user: str
 ) -> None:
     web_port, plc_port = free_port(), free_port()
-    state, logs = tmp_path / "state", tmp_path / "logs"
+    work = Path(tempfile.mkdtemp(prefix="otwatch-run-"))  # reachable by the unprivileged user, unlike tmp_path
+    work.chmod(0o777)
+    state, logs = work / "state", work / "logs"
+    prefix: list[str] = []
+    if user != "root":
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv is missing: `make test` installs it (Debian package util-linux)"
+        prefix = [setpriv, *AS_NOBODY_WITH_CAP_NET_RAW]
     sensor = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "run", "--interface", "lo", "--web.listen-address",
+        [*prefix, sys.executable, "-m", "appliance", "run", "--interface", "lo", "--web.listen-address",
          f"127.0.0.1:{web_port}", "--state", str(state), "--log-dir", str(logs)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
     processes.append(sensor)
     metrics_url = f"http://127.0.0.1:{web_port}/metrics"
@@ -128,3 +143,4 @@ def test_run_on_loopback_decodes_serves_metrics_and_flushes_on_sigterm(
     plc_asset = next(a for a in assets if a["ip"] == "127.0.0.1")
     assert plc_asset["vendor"]["value"] == "Schneider Electric"
     assert plc_asset["vendor"]["source"] == "modbus/fc43"
+    shutil.rmtree(work)
