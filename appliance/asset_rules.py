@@ -1,30 +1,56 @@
-"""The mutable record behind each asset, small identity helpers, and the category rule table.
+"""The category rule table, FC43 identity, operation classes, and freezing records into Assets.
 
 `RULES` is ordered; the first rule whose evidence function returns words decides the category, and those words
-are kept on the asset as `category_evidence`. Add a rule here with its rule id, category and confidence.
+are kept on the asset as `category_evidence`. Add a rule here with its rule id, category and confidence. The
+mutable `AssetRecord` and the identity helpers live in `appliance.asset_record` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
+from appliance.asset_record import (
+    MAX_ATTR_LEN,
+    MAX_PEERS,
+    MAX_ROLE_PEERS,
+    MAX_SERVICES,
+    MAX_UNITS,
+    OT_PORTS,
+    OT_PROTOCOLS,
+    AssetRecord,
+    add_bounded,
+    clean_text,
+    normalize_mac,
+)
+from appliance.bacnet_assets import BACNET_OP_CLASSES, ENGINEERING_OPS, READ_OPS
 from appliance.model import ASSET_ATTRIBUTES, Asset, Attribute, Role
 
-MAX_PEERS = 128  # peers kept per asset
-MAX_ROLE_PEERS = 64  # peers kept per (protocol, role)
-MAX_UNITS = 256
-MAX_ATTR_LEN = 128
-
-OT_PROTOCOLS = frozenset(
-    {"modbus", "bacnet", "mqtt", "dnp3", "s7comm", "enip", "cip", "iec104", "opcua", "knx", "profinet"}
-)
-OT_PORTS = frozenset({502, 102, 1883, 8883, 2222, 2404, 4840, 20000, 44818, 47808})
+__all__ = [
+    "FC43",
+    "MAX_ATTR_LEN",
+    "MAX_PEERS",
+    "MAX_ROLE_PEERS",
+    "MAX_SERVICES",
+    "MAX_UNITS",
+    "OT_PORTS",
+    "OT_PROTOCOLS",
+    "OUI",
+    "RULES",
+    "AssetRecord",
+    "add_bounded",
+    "apply_fc43",
+    "categorize",
+    "clean_text",
+    "default_op_class",
+    "freeze",
+    "normalize_mac",
+    "thaw",
+]
 
 FC43 = "modbus/fc43"
 OUI = "oui"
+MIN_FRONT_END_DEVICES = 3  # BACnet devices read before a host counts as a BMS front end
 # FC43 object name -> asset attribute, confidence (a device's own claim: high, not certain)
 FC43_OBJECTS = (
     ("vendor_name", "vendor", 0.9),
@@ -48,6 +74,8 @@ _DISCOVERY_OPS = frozenset(
 
 def default_op_class(protocol: str, op: str) -> str:
     """A name-based operation class (read, write, command, discovery, diagnostic, other): the fallback."""
+    if protocol == "bacnet":
+        return BACNET_OP_CLASSES.get(op, "other")
     if op in _DISCOVERY_OPS:
         return "discovery"
     if op in _DIAGNOSTIC_OPS:
@@ -61,94 +89,15 @@ def default_op_class(protocol: str, op: str) -> str:
     return "other"
 
 
-def normalize_mac(mac: str | bytes | None) -> str | None:
-    """A sender's MAC as lower-case `aa:bb:cc:dd:ee:ff`; None if absent, zero, multicast or malformed."""
-    if mac is None:
-        return None
-    if isinstance(mac, bytes):
-        if len(mac) != 6:
-            return None
-        raw = mac
-    else:
-        try:
-            raw = bytes.fromhex(mac.replace(":", "").replace("-", "").replace(".", ""))
-        except ValueError:
-            return None
-        if len(raw) != 6:
-            return None
-    if raw[0] & 1 or not any(raw):
-        return None
-    return raw.hex(":")
-
-
-@dataclass(slots=True)
-class AssetRecord:
-    """The mutable state behind one asset (pipeline thread only)."""
-
-    asset_id: str
-    ip: str
-    mac: str | None
-    first_seen: float
-    last_seen: float
-    zone: str | None = None
-    domain: str | None = None
-    purdue_level: float | None = None
-    via_mac: str | None = None
-    attrs: dict[str, Attribute] = field(default_factory=dict)
-    protocols: set[str] = field(default_factory=set)
-    roles: dict[tuple[str, str], tuple[set[int], set[str]]] = field(default_factory=dict)
-    peers: set[str] = field(default_factory=set)
-    sent: Counter[tuple[str, str]] = field(default_factory=Counter)
-    received: Counter[tuple[str, str]] = field(default_factory=Counter)
-    flows: int = 0
-    ot_traffic: bool = False
-    cached: Asset | None = None
-
-    def role(self, protocol: str, role: str) -> tuple[set[int], set[str]]:
-        """The (unit ids, peers) sets of one role, created on first use."""
-        entry = self.roles.get((protocol, role))
-        if entry is None:
-            entry = self.roles[(protocol, role)] = (set(), set())
-        return entry
-
-    def absorb(self, other: AssetRecord) -> None:
-        """Merge another record of the same device into this one."""
-        self.first_seen = min(self.first_seen, other.first_seen)
-        self.last_seen = max(self.last_seen, other.last_seen)
-        for name, attr in other.attrs.items():
-            mine = self.attrs.get(name)
-            if mine is None or attr.confidence > mine.confidence:
-                self.attrs[name] = attr
-        self.protocols |= other.protocols
-        for key, (units, peers) in other.roles.items():
-            my_units, my_peers = self.role(*key)
-            my_units |= units
-            add_bounded(my_peers, peers, MAX_ROLE_PEERS)
-        add_bounded(self.peers, other.peers, MAX_PEERS)
-        self.sent.update(other.sent)
-        self.received.update(other.received)
-        self.flows += other.flows
-        self.ot_traffic |= other.ot_traffic
-        self.via_mac = self.via_mac or other.via_mac
-        self.cached = None
-
-
-def add_bounded(target: set[str], items: Iterable[str], limit: int) -> None:
-    """Add items to a set until it holds `limit` entries."""
-    for item in items:
-        if len(target) >= limit:
-            return
-        target.add(item)
-
-
 # ---- category rules: (rule id, category, confidence, evidence function); first to return words wins ----
 
 
 def _plc_identified(r: AssetRecord) -> str | None:
-    if ("modbus", "server") not in r.roles or "vendor" not in r.attrs:
+    vendor = r.attrs.get("vendor")
+    if ("modbus", "server") not in r.roles or vendor is None or vendor.source != FC43:
         return None
     product = r.attrs.get("product_code") or r.attrs.get("model")
-    what = r.attrs["vendor"].value + (f" {product.value}" if product else "")
+    what = vendor.value + (f" {product.value}" if product else "")
     return f"answers Modbus requests and identifies itself as {what} (FC43)"
 
 
@@ -174,6 +123,63 @@ def _hmi(r: AssetRecord) -> str | None:
     return f"polls {len(entry[1])} Modbus servers"
 
 
+def _numbers(values: set[int], limit: int = 8) -> str:
+    ordered = sorted(values)
+    return ", ".join(str(v) for v in ordered[:limit]) + (", ..." if len(ordered) > limit else "")
+
+
+def _bacnet_router(r: AssetRecord) -> str | None:
+    entry = r.roles.get(("bacnet", "router"))
+    if entry is None:
+        return None
+    text = f"routes to BACnet network(s) {_numbers(entry[0]) or 'unknown'}"
+    return text + (f"; relays messages of {len(entry[1])} routed device(s)" if entry[1] else "")
+
+
+def _bbmd(r: AssetRecord) -> str | None:
+    entry = r.roles.get(("bacnet", "bbmd"))
+    if entry is None:
+        return None
+    return f"forwards BACnet/IP broadcasts (Forwarded-NPDU) or answers BDT/FDT requests ({len(entry[1])} peer(s))"
+
+
+def _bacnet_engineering(r: AssetRecord) -> str | None:
+    if ("bacnet", "client") not in r.roles:
+        return None
+    used = [op for op in ENGINEERING_OPS if op in r.bacnet_services]
+    return f"sends BACnet device management services ({', '.join(used)})" if used else None
+
+
+def _bacnet_reads(r: AssetRecord) -> int:
+    entry = r.roles.get(("bacnet", "client"))
+    if entry is None or not any(op in r.bacnet_services for op in READ_OPS):
+        return 0
+    return len(entry[1])
+
+
+def _bms_front_end(r: AssetRecord) -> str | None:
+    n = _bacnet_reads(r)
+    if n < MIN_FRONT_END_DEVICES or "who_is" not in r.bacnet_services:
+        return None
+    return f"sends Who-Is and reads {n} BACnet devices (ReadProperty/ReadPropertyMultiple)"
+
+
+def _bms_poller(r: AssetRecord) -> str | None:
+    n = _bacnet_reads(r)
+    if n < MIN_FRONT_END_DEVICES or ("bacnet", "server") in r.roles:
+        return None
+    return f"reads {n} BACnet devices (ReadProperty/ReadPropertyMultiple) and serves none"
+
+
+def _bms_identified(r: AssetRecord) -> str | None:
+    entry = r.roles.get(("bacnet", "server"))
+    if entry is None or r.bacnet_instance is None:
+        return None
+    known = [a.value for a in (r.attrs.get("vendor"), r.attrs.get("model")) if a is not None]
+    who = f" ({', '.join(known)})" if known else ""
+    return f"BACnet device {r.bacnet_instance}{who} announcing itself or serving {len(entry[1])} client(s)"
+
+
 def _bms(r: AssetRecord) -> str | None:
     return "answers BACnet requests" if ("bacnet", "server") in r.roles else None
 
@@ -196,20 +202,16 @@ RULES: tuple[CategoryRule, ...] = (
     ("modbus-server", "PLC", 0.6, _plc),
     ("modbus-engineering", "engineering workstation", 0.6, _engineering),
     ("modbus-poller", "HMI/SCADA", 0.6, _hmi),
+    ("bacnet-router", "BACnet router", 0.8, _bacnet_router),
+    ("bacnet-bbmd", "BBMD", 0.7, _bbmd),
+    ("bacnet-engineering", "engineering workstation", 0.6, _bacnet_engineering),
+    ("bacnet-front-end", "BMS workstation", 0.7, _bms_front_end),
+    ("bacnet-poller", "BMS workstation", 0.5, _bms_poller),
+    ("bacnet-server-identified", "BMS controller", 0.7, _bms_identified),
     ("bacnet-server", "BMS controller", 0.5, _bms),
     ("mqtt-server", "MQTT broker", 0.7, _broker),
     ("non-ot-only", "IT host", 0.4, _it_host),
 )
-
-
-def clean_text(value: Any) -> str:
-    """An identity string from a device: decoded, control characters dropped, trimmed and bounded."""
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("utf-8", "replace")
-    text = "".join(ch for ch in str(value) if ch.isprintable()).strip()
-    return text[:MAX_ATTR_LEN]
-
-
 
 
 def categorize(rec: AssetRecord) -> tuple[str, str, str, float]:
@@ -257,6 +259,20 @@ def freeze(rec: AssetRecord) -> Asset:
         events_received=tuple((p, c, n) for (p, c), n in sorted(rec.received.items())),
         flows=rec.flows,
         ot_traffic=rec.ot_traffic,
+        via_ip=rec.via_ip,
+        via_asset=rec.via_asset,
+        bacnet_device_instance=rec.bacnet_instance,
+        bacnet_network=rec.bacnet_network,
+        bacnet_mac=rec.bacnet_mac,
+        bacnet_vendor_id=rec.bacnet_vendor_id,
+        bacnet_max_apdu=rec.bacnet_max_apdu,
+        bacnet_segmentation=rec.bacnet_segmentation,
+        bacnet_services=tuple(sorted(rec.bacnet_services)),
+        application_software=attrs.get("application_software"),
+        object_name=attrs.get("object_name"),
+        location=attrs.get("location"),
+        description=attrs.get("description"),
+        serial_number=attrs.get("serial_number"),
     )
 
 
@@ -274,4 +290,9 @@ def thaw(a: Asset) -> AssetRecord:
     rec.sent.update({(p, c): n for p, c, n in a.events_sent})
     rec.received.update({(p, c): n for p, c, n in a.events_received})
     rec.flows, rec.ot_traffic = a.flows, a.ot_traffic
+    rec.via_ip, rec.via_asset = a.via_ip, a.via_asset
+    rec.bacnet_instance, rec.bacnet_network, rec.bacnet_mac = a.bacnet_device_instance, a.bacnet_network, a.bacnet_mac
+    rec.bacnet_vendor_id, rec.bacnet_max_apdu = a.bacnet_vendor_id, a.bacnet_max_apdu
+    rec.bacnet_segmentation = a.bacnet_segmentation
+    rec.bacnet_services.update(a.bacnet_services)
     return rec

@@ -1,4 +1,4 @@
-"""AssetInventory: conn records and protocol events in, assets out.
+"""AssetInventory: conn records and protocol events in, assets out (identity keys: `appliance.asset_index`).
 
 Identity: an asset is keyed by (MAC, IP). A flow without a usable MAC (zero MAC from loopback or raw-IP
 link types) and every protocol event (events carry no MACs) key by IP alone; when a conn record later brings
@@ -7,41 +7,64 @@ the MAC, the IP-only asset is re-keyed and keeps its id. A MAC seen sending from
 Only senders become assets (an address that never answered is a peer, not an asset); broadcast, multicast and
 unspecified addresses never do. Categories come from the rule table in `appliance.asset_rules`.
 
+Assets without an IP: a BACnet/Ethernet station is keyed by its MAC alone (ip ""). A routed BACnet device (an
+event with SNET/SADR: the message came from another BACnet network through a router) is keyed by (network
+number, MAC) with a stable id; it has no IP, records its router's IP, MAC and asset id (`via_*`) and takes the
+router's zone, and the router gets the `bacnet` `router` role. A BBMD's Forwarded-NPDU is credited to the
+original sender it names (`forwarded_from`), the BBMD gets the `bbmd` role.
+
 Threading: `on_flow`, `on_event`, `load` and `snapshot` belong to the pipeline thread (or whoever holds the
 pipeline's lock); `snapshot()` returns immutable `Asset` copies that any thread may read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 from collections.abc import Callable, Iterable
+from typing import Any
 
-import netaddr
-
+from appliance.asset_index import AssetIndex
 from appliance.asset_rules import (
     MAX_PEERS,
     MAX_ROLE_PEERS,
+    MAX_SERVICES,
     MAX_UNITS,
     OT_PORTS,
     OT_PROTOCOLS,
-    OUI,
     AssetRecord,
     add_bounded,
     apply_fc43,
-    clean_text,
     default_op_class,
     freeze,
     normalize_mac,
     thaw,
 )
-from appliance.model import EXCEPTION, REQUEST, RESPONSE, WEIRD, Asset, Attribute, Flow, ProtocolEvent
+from appliance.bacnet_assets import (
+    ANNOUNCE_OPS,
+    BBMD_ANSWERS,
+    BROADCAST,
+    DISTRIBUTE,
+    FORWARDED,
+    NO_ROLE_OPS,
+    READ_OPS,
+    ROUTER_OPS,
+    forwarded_ip,
+    instance_of,
+    is_network_op,
+    learn_announcement,
+    learn_device_properties,
+    mac_of,
+    network_of,
+)
+from appliance.model import EXCEPTION, REQUEST, RESPONSE, WEIRD, Asset, Flow, ProtocolEvent, routed_address
 from appliance.zones import ZoneMap
 
-_IP_CACHE_MAX = 1 << 16
+# Protocols whose roles come from their events only: BACnet/IP peers talk both ways on one UDP port, so who
+# opened a flow says nothing about who serves (a router relaying a device's answers is no server).
+EVENT_ROLES = frozenset({"bacnet"})
+_SERVICE, _ANNOUNCE, _NO_ROLE, _NETWORK = range(4)  # the nature of a BACnet op, for roles
 
 
-class AssetInventory:
+class AssetInventory(AssetIndex):
     """Who is who on the network, built from conn records and protocol events (pipeline thread only)."""
 
     def __init__(
@@ -51,113 +74,10 @@ class AssetInventory:
         router_mac_threshold: int = 8,
         op_class: Callable[[str, str], str] = default_op_class,
     ) -> None:
-        self.zones = zones if zones is not None else ZoneMap()
-        self.router_mac_threshold = router_mac_threshold
+        super().__init__(zones, router_mac_threshold=router_mac_threshold)
         self._op_class = op_class
         self._op_classes: dict[tuple[str, str], str] = {}
-        self._recs: dict[tuple[str | None, str], AssetRecord] = {}
-        self._by_ip: dict[str, AssetRecord] = {}
-        self._mac_ips: dict[str, set[str]] = {}
-        self.gateways: set[str] = set()
-        self._ip_ok: dict[str, bool] = {}
-        self._oui: dict[str, str | None] = {}
-        self.new_assets = 0  # assets first seen since start (loaded ones excluded)
-        self.removed_ids: list[str] = []  # ids merged away since start; the store may delete them
-
-    # ---- identity ----
-
-    def _unicast(self, ip: str) -> bool:
-        ok = self._ip_ok.get(ip)
-        if ok is None:
-            try:
-                addr = ipaddress.ip_address(ip)
-                ok = not (addr.is_multicast or addr.is_unspecified or ip == "255.255.255.255")
-                ok = ok and not self.zones.is_directed_broadcast(ip)
-            except ValueError:
-                ok = False
-            if len(self._ip_ok) >= _IP_CACHE_MAX:
-                self._ip_ok.clear()
-            self._ip_ok[ip] = ok
-        return ok
-
-    def _create(self, mac: str | None, ip: str, ts: float) -> AssetRecord:
-        digest = hashlib.blake2b(f"{mac or ''}|{ip}|{ts!r}".encode(), digest_size=6).hexdigest()
-        rec = AssetRecord(digest, ip, mac, ts, ts)
-        zone = self.zones.lookup(ip)
-        if zone is not None:
-            rec.zone, rec.domain, rec.purdue_level = zone.name, zone.domain, zone.purdue_level
-        if mac is not None:
-            self._set_mac_vendor(rec, mac)
-        self._recs[(mac, ip)] = rec
-        self._by_ip[ip] = rec
-        self.new_assets += 1
-        return rec
-
-    def _set_mac_vendor(self, rec: AssetRecord, mac: str) -> None:
-        if int(mac[:2], 16) & 2:  # locally administered: no registered vendor
-            return
-        prefix = mac[:8]
-        if prefix not in self._oui:
-            try:
-                org: str | None = clean_text(netaddr.EUI(mac).oui.registration().org).rstrip(" ,") or None
-            except (netaddr.NotRegisteredError, netaddr.AddrFormatError, ValueError, IndexError, KeyError):
-                org = None
-            self._oui[prefix] = org
-        org = self._oui[prefix]
-        if org is not None:
-            rec.attrs["mac_vendor"] = Attribute(org, OUI, 0.5)
-
-    def _rekey(self, rec: AssetRecord, mac: str | None) -> AssetRecord:
-        """Move `rec` to key (mac, ip); merge into an existing record there. Returns the surviving record."""
-        self._recs.pop((rec.mac, rec.ip), None)
-        if mac is None:
-            rec.attrs.pop("mac_vendor", None)
-        rec.mac = mac
-        rec.cached = None
-        other = self._recs.get((mac, rec.ip))
-        if other is not None and other is not rec:
-            keep, gone = (other, rec) if other.first_seen <= rec.first_seen else (rec, other)
-            keep.absorb(gone)
-            self.removed_ids.append(gone.asset_id)
-            rec = keep
-        self._recs[(mac, rec.ip)] = rec
-        self._by_ip[rec.ip] = rec
-        if mac is not None:
-            self._set_mac_vendor(rec, mac)
-        return rec
-
-    def _become_gateway(self, mac: str) -> None:
-        self.gateways.add(mac)
-        self._mac_ips.pop(mac, None)
-        for rec in [r for r in self._recs.values() if r.mac == mac]:
-            rec.via_mac = mac
-            self._rekey(rec, None)
-
-    def _sender(self, ip: str, mac: str | None, ts: float) -> AssetRecord | None:
-        """The record of `ip`, which sent something (from MAC `mac` if known); None if not an asset."""
-        if not self._unicast(ip):
-            return None
-        if mac is not None and mac not in self.gateways:
-            rec = self._recs.get((mac, ip))
-            if rec is not None:
-                self._by_ip[ip] = rec
-                return rec
-            ips = self._mac_ips.setdefault(mac, set())
-            ips.add(ip)
-            if len(ips) > self.router_mac_threshold:
-                self._become_gateway(mac)
-            else:
-                old = self._recs.get((None, ip))
-                if old is not None:
-                    return self._rekey(old, mac)
-                return self._create(mac, ip, ts)
-        rec = self._by_ip.get(ip)
-        if rec is None:
-            rec = self._create(None, ip, ts)
-        if mac is not None and rec.mac is None and rec.via_mac != mac:
-            rec.via_mac = mac
-            rec.cached = None
-        return rec
+        self._bacnet_ops: dict[str, tuple[tuple[str, str], int]] = {}
 
     # ---- input ----
 
@@ -172,8 +92,9 @@ class AssetInventory:
         sides = [(fid.orig_h, flow.orig_mac, fid.resp_h, "client")]
         if flow.resp_pkts > 0 or flow.resp_bytes > 0:
             sides.append((fid.resp_h, flow.resp_mac, fid.orig_h, "server"))
+        llc = fid.proto == "llc"  # BACnet/Ethernet: the endpoints are MACs
         for ip, mac, peer, role in sides:
-            rec = self._sender(ip, normalize_mac(mac), flow.ts)
+            rec = self._mac_node(ip, flow.ts) if llc else self._sender(ip, normalize_mac(mac), flow.ts)
             if rec is None:
                 continue
             rec.first_seen = min(rec.first_seen, flow.ts)
@@ -183,8 +104,9 @@ class AssetInventory:
             rec.protocols.update(services)
             if len(sides) == 2:  # the responder answered: client and server roles
                 for service in services:
-                    add_bounded(rec.role(service, role)[1], (peer,), MAX_ROLE_PEERS)
-            if len(rec.peers) < MAX_PEERS and self._unicast(peer):
+                    if service not in EVENT_ROLES:
+                        add_bounded(rec.role(service, role)[1], (peer,), MAX_ROLE_PEERS)
+            if len(rec.peers) < MAX_PEERS and self._peer_ok(peer):
                 rec.peers.add(peer)
             rec.cached = None
 
@@ -200,6 +122,9 @@ class AssetInventory:
         """Learn from one protocol event: the sender's roles, unit ids, peers, activity and FC43 identity."""
         src = ev.src
         if not src:
+            return
+        if ev.protocol == "bacnet":
+            self._on_bacnet(ev)
             return
         rec = self._by_ip.get(src)
         if rec is None:
@@ -244,12 +169,143 @@ class AssetInventory:
         if kind == RESPONSE and ev.op == "read_device_identification":
             apply_fc43(rec, ev.fields.get("objects"))
 
+    @staticmethod
+    def _touch(rec: AssetRecord, ts: float, weird: bool) -> None:
+        if ts > rec.last_seen:
+            rec.last_seen = ts
+        elif ts < rec.first_seen:
+            rec.first_seen = ts
+        if not weird:
+            rec.protocols.add("bacnet")
+            rec.ot_traffic = True
+        rec.cached = None
+
+    def _bacnet_op(self, op: str) -> tuple[tuple[str, str], int]:
+        """(activity key, nature) of a BACnet op, cached: nature is _SERVICE, _ANNOUNCE, _NO_ROLE or _NETWORK."""
+        info = self._bacnet_ops.get(op)
+        if info is None:
+            if is_network_op(op):
+                nature = _NETWORK
+            elif op in ANNOUNCE_OPS:
+                nature = _ANNOUNCE
+            else:
+                nature = _NO_ROLE if op in NO_ROLE_OPS else _SERVICE
+            if len(self._bacnet_ops) >= 4096:
+                self._bacnet_ops.clear()
+            info = self._bacnet_ops[op] = (("bacnet", self.op_class("bacnet", op)), nature)
+        return info
+
+    def _on_bacnet(self, ev: ProtocolEvent) -> None:
+        """A BACnet event: find the true sender (BBMD origin, routed device), then its roles and identity."""
+        f = ev.fields
+        ts, op, kind, src, dst = ev.ts, ev.op, ev.kind, ev.src, ev.dst
+        weird = kind == WEIRD
+        bvlc = f.get("bvlc_function")
+        bbmd = None
+        if bvlc == FORWARDED:
+            bbmd = self._node(src, ts)
+            src = forwarded_ip(f.get("forwarded_from")) or src
+        hop = self._by_ip.get(src) or self._node(src, ts)  # the station that put the message on this network
+        if hop is None:
+            if bbmd is not None:
+                self._touch(bbmd, ts, weird)
+            return
+        rec = hop
+        if f.get("snet") is not None:
+            snet, sadr = network_of(f.get("snet")), mac_of(f.get("sadr"))
+            if snet is not None and sadr is not None:
+                rec = self._routed_device(snet, sadr, hop, ts)
+                self._touch(hop, ts, weird)
+        if bbmd is not None and bbmd is not rec:
+            self._touch(bbmd, ts, weird)
+        if ts > rec.last_seen:
+            rec.last_seen = ts
+        elif ts < rec.first_seen:
+            rec.first_seen = ts
+        rec.cached = None
+        key, nature = self._bacnet_op(op)
+        rec.sent[key] += 1
+        peer: str | None = None
+        target: AssetRecord | None = None
+        dnet = network_of(f["dnet"]) if "dnet" in f else None
+        dadr = mac_of(f.get("dadr")) if dnet is not None else None
+        if dnet is not None and dadr is not None:
+            target = self._routed.get((dnet, dadr))
+            peer = routed_address(dnet, dadr)
+        elif dst:
+            target = self._by_ip.get(dst) or self._find(dst)
+            if bbmd is None and bvlc != BROADCAST and dst != src and (self._ip_ok.get(dst) or self._peer_ok(dst)):
+                peer = dst  # (a BACnet/IP broadcast names no peer, even to an address no zone marks as broadcast)
+        if target is not None:
+            target.received[key] += 1
+            target.cached = None
+        if weird:
+            return
+        rec.protocols.add("bacnet")
+        rec.ot_traffic = True
+        if peer is not None and len(rec.peers) < MAX_PEERS:
+            rec.peers.add(peer)
+        if bbmd is not None:
+            bbmd_peers = bbmd.role("bacnet", "bbmd")[1]
+            if dst and dst != ev.src and self._peer_ok(dst) and len(bbmd_peers) < MAX_ROLE_PEERS:
+                bbmd_peers.add(dst)
+        if kind == REQUEST and op not in rec.bacnet_services and len(rec.bacnet_services) < MAX_SERVICES:
+            rec.bacnet_services.add(op)
+        if nature == _NETWORK:
+            self._bacnet_network_message(rec, op, kind, peer, f)
+            return
+        if type(bvlc) is str and bvlc in DISTRIBUTE:  # a foreign device's broadcast, sent through its BBMD
+            add_bounded(hop.role("bacnet", "foreign_device")[1], (dst,) if self._peer_ok(dst) else (), MAX_ROLE_PEERS)
+        if nature == _NO_ROLE:
+            return
+        announce = nature == _ANNOUNCE
+        if kind == REQUEST:
+            role = "server" if announce else "client"
+        elif kind in (RESPONSE, EXCEPTION):
+            role = "client" if announce else "server"
+        else:
+            return
+        units, peers = rec.role("bacnet", role)
+        if peer is not None and len(peers) < MAX_ROLE_PEERS:
+            peers.add(peer)
+        if role == "client":
+            instance = instance_of(f.get("instance_number")) if f.get("object_type") == "device" else None
+            if instance is None and target is not None:
+                instance = target.bacnet_instance
+            if instance is not None and len(units) < MAX_UNITS:
+                units.add(instance)
+        elif rec.bacnet_instance is not None and len(units) < MAX_UNITS:
+            units.add(rec.bacnet_instance)
+        if announce and kind == REQUEST:
+            learn_announcement(rec, op, f)
+        elif kind == RESPONSE and op in READ_OPS:
+            learn_device_properties(rec, op, f)
+
+    @staticmethod
+    def _bacnet_network_message(rec: AssetRecord, op: str, kind: str, peer: str | None, f: dict[str, Any]) -> None:
+        """Roles from a network-layer or BVLC message: router, BBMD, foreign device."""
+        if op in ROUTER_OPS:
+            units = rec.role("bacnet", "router")[0]
+            networks = f.get("networks")
+            if isinstance(networks, list | tuple):
+                for n in networks:
+                    if network_of(n) is not None and len(units) < MAX_UNITS:
+                        units.add(n)
+        elif op in BBMD_ANSWERS and kind == RESPONSE:
+            add_bounded(rec.role("bacnet", "bbmd")[1], (peer,) if peer else (), MAX_ROLE_PEERS)
+        elif op == "register_foreign_device" and kind == REQUEST:
+            add_bounded(rec.role("bacnet", "foreign_device")[1], (peer,) if peer else (), MAX_ROLE_PEERS)
+
     # ---- output and resume ----
 
     def snapshot(self) -> tuple[Asset, ...]:
         """Immutable copies of every asset, in discovery order (first_seen, then id)."""
         out = []
-        for rec in self._recs.values():
+        for rec in self._routed.values():
+            router = self._router_of(rec)
+            if router is not None:
+                self._attach(rec, router)
+        for rec in (*self._recs.values(), *self._routed.values()):
             asset = rec.cached
             if asset is None:
                 asset = rec.cached = freeze(rec)
@@ -258,7 +314,7 @@ class AssetInventory:
         return tuple(out)
 
     def __len__(self) -> int:
-        return len(self._recs)
+        return len(self._recs) + len(self._routed)
 
     def take_removed(self) -> list[str]:
         """Ids of assets merged into others since the last call, for `Store.save_assets(removed=...)`."""
@@ -269,6 +325,9 @@ class AssetInventory:
         """Resume from stored assets (zones are looked up again: the configuration may have changed)."""
         for a in assets:
             rec = thaw(a)
+            if not a.ip:
+                self._load_without_ip(a, rec)
+                continue
             zone = self.zones.lookup(a.ip)
             if zone is not None:
                 rec.zone, rec.domain, rec.purdue_level = zone.name, zone.domain, zone.purdue_level
@@ -289,3 +348,19 @@ class AssetInventory:
         keyed = {mac for mac, _ in self._recs if mac is not None}
         for mac in sorted(keyed & self.gateways | set(over)):
             self._become_gateway(mac)
+
+    def _load_without_ip(self, a: Asset, rec: AssetRecord) -> None:
+        """Resume a routed BACnet device (zone: its router's) or a MAC-only station."""
+        if a.bacnet_network is not None and a.bacnet_mac is not None:
+            recs: dict[Any, AssetRecord] = self._routed
+            key: Any = (a.bacnet_network, a.bacnet_mac)
+            zone = self.zones.lookup(a.via_ip) if a.via_ip else None
+            if zone is not None:
+                rec.zone, rec.domain, rec.purdue_level = zone.name, zone.domain, zone.purdue_level
+        else:
+            recs, key = self._recs, (a.mac, "")
+        existing = recs.get(key)
+        if existing is not None:
+            existing.absorb(rec)
+        else:
+            recs[key] = rec

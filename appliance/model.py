@@ -110,9 +110,26 @@ ZERO_MAC = b"\x00" * 6
 
 from typing import Any  # noqa: E402  (appended section: kept with the types that use it)
 
-__all__ += ["Asset", "Attribute", "Role"]
+__all__ += ["Asset", "Attribute", "Role", "routed_address"]
 
-ASSET_ATTRIBUTES = ("vendor", "model", "firmware", "product_code", "product_name", "mac_vendor")
+ASSET_ATTRIBUTES = (
+    "vendor",
+    "model",
+    "firmware",
+    "product_code",
+    "product_name",
+    "mac_vendor",
+    "application_software",
+    "object_name",
+    "location",
+    "description",
+    "serial_number",
+)
+
+
+def routed_address(network: int, mac: str) -> str:
+    """The text that names a routed BACnet device (network number, MAC in hex) where an IP would: `bacnet:5:0a`."""
+    return f"bacnet:{network}:{mac}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +192,30 @@ class Asset:
     events_received: tuple[tuple[str, str, int], ...] = ()
     flows: int = 0
     ot_traffic: bool = False  # took part in OT/IoT traffic (by protocol or well-known port)
+    # a device with no IP of its own (routed BACnet device): the IP and asset id of the router that relays it
+    via_ip: str | None = None
+    via_asset: str | None = None
+    bacnet_device_instance: int | None = None
+    bacnet_network: int | None = None  # routed BACnet device: its network number (SNET) ...
+    bacnet_mac: str | None = None  # ... and its MAC address on that network (SADR, hex)
+    bacnet_vendor_id: int | None = None
+    bacnet_max_apdu: int | None = None
+    bacnet_segmentation: str | None = None
+    bacnet_services: tuple[str, ...] = ()  # BACnet request services (ops) the asset sent, sorted
+    application_software: Attribute | None = None
+    object_name: Attribute | None = None
+    location: Attribute | None = None
+    description: Attribute | None = None
+    serial_number: Attribute | None = None
+
+    @property
+    def address(self) -> str:
+        """The IP; for an asset without one, its routed BACnet address or its MAC (BACnet/Ethernet)."""
+        if self.ip:
+            return self.ip
+        if self.bacnet_network is not None and self.bacnet_mac is not None:
+            return routed_address(self.bacnet_network, self.bacnet_mac)
+        return self.mac or ""
 
     def role_map(self) -> dict[str, dict[str, set[int]]]:
         """Roles as `{"modbus": {"server": {1, 2}}}`: protocol -> role -> unit ids."""
@@ -197,6 +238,8 @@ class Asset:
             "ip": self.ip,
             "mac": self.mac,
             "via_mac": self.via_mac,
+            "via_ip": self.via_ip,
+            "via_asset": self.via_asset,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
             "category": self.category,
@@ -206,6 +249,13 @@ class Asset:
             "zone": self.zone,
             "domain": self.domain,
             "purdue_level": self.purdue_level,
+            "bacnet_device_instance": self.bacnet_device_instance,
+            "bacnet_network": self.bacnet_network,
+            "bacnet_mac": self.bacnet_mac,
+            "bacnet_vendor_id": self.bacnet_vendor_id,
+            "bacnet_max_apdu": self.bacnet_max_apdu,
+            "bacnet_segmentation": self.bacnet_segmentation,
+            "bacnet_services": list(self.bacnet_services),
         }
         for name in ASSET_ATTRIBUTES:
             attr: Attribute | None = getattr(self, name)
@@ -233,6 +283,10 @@ class Asset:
             for role, v in sorted(by_role.items())
         )
         level = d.get("purdue_level")
+
+        def attr(name: str) -> Attribute | None:
+            return Attribute.from_dict(d.get(name))
+
         return cls(
             asset_id=str(d["asset_id"]),
             ip=str(d["ip"]),
@@ -247,12 +301,6 @@ class Asset:
             zone=d.get("zone"),
             domain=d.get("domain"),
             purdue_level=float(level) if level is not None else None,
-            vendor=Attribute.from_dict(d.get("vendor")),
-            model=Attribute.from_dict(d.get("model")),
-            firmware=Attribute.from_dict(d.get("firmware")),
-            product_code=Attribute.from_dict(d.get("product_code")),
-            product_name=Attribute.from_dict(d.get("product_name")),
-            mac_vendor=Attribute.from_dict(d.get("mac_vendor")),
             protocols=tuple(str(p) for p in d.get("protocols", ())),
             roles=roles,
             peers=tuple(str(p) for p in d.get("peers", ())),
@@ -260,4 +308,32 @@ class Asset:
             events_received=tuple((str(p), str(c), int(n)) for p, c, n in d.get("events_received", ())),
             flows=int(d.get("flows", 0)),
             ot_traffic=bool(d.get("ot_traffic", False)),
+            via_ip=_opt_str(d.get("via_ip")),
+            via_asset=_opt_str(d.get("via_asset")),
+            bacnet_device_instance=_opt_int(d.get("bacnet_device_instance")),
+            bacnet_network=_opt_int(d.get("bacnet_network")),
+            bacnet_mac=_opt_str(d.get("bacnet_mac")),
+            bacnet_vendor_id=_opt_int(d.get("bacnet_vendor_id")),
+            bacnet_max_apdu=_opt_int(d.get("bacnet_max_apdu")),
+            bacnet_segmentation=_opt_str(d.get("bacnet_segmentation")),
+            bacnet_services=tuple(str(s) for s in d.get("bacnet_services", ())),
+            vendor=attr("vendor"),
+            model=attr("model"),
+            firmware=attr("firmware"),
+            product_code=attr("product_code"),
+            product_name=attr("product_name"),
+            mac_vendor=attr("mac_vendor"),
+            application_software=attr("application_software"),
+            object_name=attr("object_name"),
+            location=attr("location"),
+            description=attr("description"),
+            serial_number=attr("serial_number"),
         )
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return str(value) if value is not None else None

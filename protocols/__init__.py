@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from protocols.bacnet import BacnetDecoder, BacnetEthernetDecoder
 from protocols.base import DecoderFactory
 from protocols.modbus import ModbusDecoder
 
 # Order matters for probing a flow on a port no decoder claims: the first decoder whose probe() accepts wins.
-DECODERS: list[DecoderFactory] = [ModbusDecoder]
+DECODERS: list[DecoderFactory] = [ModbusDecoder, BacnetDecoder, BacnetEthernetDecoder]

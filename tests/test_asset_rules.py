@@ -105,3 +105,70 @@ def test_freeze_and_thaw_round_trip() -> None:
     asset = freeze(rec)
     assert asset.roles[0].units == (1, 3)
     assert freeze(thaw(asset)) == asset
+
+
+def test_bacnet_rules_in_order() -> None:
+    rec = _rec()
+    rec.role("bacnet", "server")
+    assert categorize(rec)[:2] == ("BMS controller", "bacnet-server")
+    rec.bacnet_instance = 1001
+    rec.attrs["vendor"] = Attribute("Acme Controls", "bacnet/i-am", 0.8)
+    rec.attrs["model"] = Attribute("AC-1", "bacnet/read-property", 0.9)
+    assert categorize(rec) == (
+        "BMS controller", "bacnet-server-identified",
+        "BACnet device 1001 (Acme Controls, AC-1) announcing itself or serving 0 client(s)", 0.7,
+    )
+    # a server that also reads three devices and sends Who-Is is taken for a front end (evidence says why)
+    rec.role("bacnet", "client")[1].update({"10.0.0.2", "10.0.0.3", "10.0.0.4"})
+    rec.bacnet_services.update({"read_property_multiple"})
+    assert categorize(rec)[1] == "bacnet-server-identified"  # no Who-Is, and it serves: not a poller
+    rec.bacnet_services.add("who_is")
+    assert categorize(rec)[:2] == ("BMS workstation", "bacnet-front-end")
+    rec.bacnet_services.add("reinitialize_device")
+    assert categorize(rec)[:3] == (
+        "engineering workstation", "bacnet-engineering", "sends BACnet device management services (reinitialize_device)"
+    )
+    rec.role("bacnet", "bbmd")
+    assert categorize(rec)[:2] == ("BBMD", "bacnet-bbmd")
+    rec.role("bacnet", "router")[0].update({5, 6})
+    assert categorize(rec)[:3] == ("BACnet router", "bacnet-router", "routes to BACnet network(s) 5, 6")
+    # Modbus rules still come first; a BACnet vendor is no FC43 identity
+    rec.role("modbus", "server")[0].add(1)
+    assert categorize(rec)[1] == "modbus-server"
+
+
+def test_bacnet_op_classes_and_modbus_unchanged() -> None:
+    assert default_op_class("bacnet", "read_property") == "read"
+    assert default_op_class("bacnet", "write_group") == "write"
+    assert default_op_class("bacnet", "device_communication_control") == "command"
+    assert default_op_class("bacnet", "who_is_router_to_network") == "discovery"
+    assert default_op_class("bacnet", "confirmed_event_notification") == "other"
+    assert default_op_class("modbus", "read_coils") == "read"
+
+
+def test_set_attr_keeps_the_more_confident_value() -> None:
+    rec = _rec()
+    rec.set_attr("vendor", "Acme", "bacnet/i-am", 0.8)
+    rec.cached = freeze(rec)
+    rec.set_attr("vendor", "Acme", "bacnet/i-am", 0.8)
+    assert rec.cached is not None  # nothing changed: the frozen copy stays valid
+    rec.set_attr("vendor", "ACME Controls Inc.", "bacnet/read-property", 0.9)
+    rec.set_attr("vendor", "Other", "bacnet/i-am", 0.8)
+    rec.set_attr("vendor", " \x00 ", "bacnet/read-property", 1.0)
+    assert rec.attrs["vendor"] == Attribute("ACME Controls Inc.", "bacnet/read-property", 0.9)
+    assert rec.cached is None
+
+
+def test_bacnet_fields_freeze_thaw_and_absorb() -> None:
+    rec = AssetRecord("r1", "", None, 1.0, 2.0, via_ip="10.0.0.1", via_asset="a0", bacnet_network=5,
+                      bacnet_mac="0a", bacnet_instance=5010, bacnet_max_apdu=480)
+    rec.bacnet_services.add("i_am")
+    rec.attrs["location"] = Attribute("Plant room", "bacnet/read-property", 0.9)
+    asset = freeze(rec)
+    assert (asset.bacnet_device_instance, asset.bacnet_network, asset.bacnet_mac) == (5010, 5, "0a")
+    assert asset.address == "bacnet:5:0a" and asset.location is not None
+    assert freeze(thaw(asset)) == asset
+    newer = AssetRecord("r2", "", None, 3.0, 9.0, bacnet_instance=5011, bacnet_segmentation="no-segmentation")
+    rec.absorb(newer)
+    assert (rec.bacnet_instance, rec.bacnet_max_apdu, rec.bacnet_segmentation) == (5011, 480, "no-segmentation")
+    assert (rec.first_seen, rec.last_seen, rec.bacnet_network) == (1.0, 9.0, 5)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from appliance.inventory import AssetInventory
 from appliance.model import Asset, Attribute, FlowId, ProtocolEvent
 from appliance.store import DB_NAME, SCHEMA_VERSION, Store, StoreError
 from appliance.zones import Zone, ZoneMap
+from tests.test_inventory_bacnet import FE, ROUTER, ZONES, by_address, i_am, site
 
 T0 = 1_700_000_000.0
 
@@ -143,3 +147,72 @@ def test_unreadable_rows_are_skipped_and_counted(tmp_path: Path) -> None:
         store._db.commit()
         assert store.load_assets() == [assets[2]]
         assert store.skipped_rows == 2
+
+
+def test_assets_without_ip_and_rows_written_before_bacnet_fields(tmp_path: Path) -> None:
+    routed = Asset(
+        "r5", "", None, T0, T0 + 1, category="BMS controller", via_ip="10.1.2.1", via_mac="00:0d:4b:00:00:01",
+        via_asset="a1", bacnet_device_instance=5010, bacnet_network=5, bacnet_mac="0a", bacnet_max_apdu=480,
+        bacnet_segmentation="no-segmentation", bacnet_services=("i_am",), protocols=("bacnet",),
+        object_name=Attribute("VAV-5", "bacnet/read-property", 0.9),
+        location=Attribute("Floor 2", "bacnet/read-property", 0.9),
+    )
+    old_style = _assets()[0].to_dict()
+    for key in [k for k in old_style if k.startswith(("bacnet_", "via_ip", "via_asset"))] + [
+        "application_software", "object_name", "location", "description", "serial_number"
+    ]:
+        del old_style[key]
+    with Store(tmp_path) as store:
+        store.save_assets([routed])
+        store._db.execute(
+            "INSERT INTO assets (asset_id, ip, mac, category, zone, first_seen, last_seen, data) "
+            "VALUES ('old', ?, NULL, 'PLC', NULL, 0, 0, ?)",
+            (old_style["ip"], json.dumps({**old_style, "asset_id": "old", "first_seen": 0.0, "last_seen": 0.0})),
+        )
+        store._db.commit()
+    with Store.open_readonly(tmp_path) as ro:
+        old, loaded = ro.load_assets()
+        assert ro.skipped_rows == 0
+        assert ro._db.execute("SELECT ip FROM assets WHERE asset_id = 'r5'").fetchone() == ("",)
+    assert loaded == routed and loaded.address == "bacnet:5:0a"
+    assert old.ip == old_style["ip"] and old.bacnet_device_instance is None and old.bacnet_services == ()
+    assert old.object_name is None and old.via_ip is None
+
+
+def test_bacnet_site_round_trip_and_resume(tmp_path: Path) -> None:
+    inv = site()
+    assets = inv.snapshot()
+    with Store(tmp_path) as store:
+        store.save_assets(assets)
+    with Store.open_readonly(tmp_path) as ro:
+        loaded = ro.load_assets()
+    assert sorted(loaded, key=lambda a: a.asset_id) == sorted(assets, key=lambda a: a.asset_id)
+    resumed = AssetInventory(ZONES)
+    resumed.load(loaded)
+    assert resumed.snapshot() == assets
+    # more traffic from the routed device and the router after the restart: no new assets
+    resumed.on_event(i_am(ROUTER, 5010, T0 + 100, snet=5, sadr="0a"))
+    after = resumed.snapshot()
+    assert resumed.new_assets == 0 and len(after) == len(assets)
+    assert by_address(after, "bacnet:5:0a").last_seen == T0 + 100
+    # a zone change reaches the routed device through its router
+    moved = AssetInventory(ZoneMap([Zone("plant", ("10.20.1.0/25",), "OT", 0)]))
+    moved.load(loaded)
+    assert by_address(moved.snapshot(), "bacnet:5:0a").zone == "plant"
+
+
+def test_inventory_command_table_and_json_with_an_asset_without_ip(tmp_path: Path) -> None:
+    assets = site().snapshot()
+    with Store(tmp_path) as store:
+        store.save_assets(assets)
+    cmd = [sys.executable, "-m", "appliance", "inventory", "--state", str(tmp_path)]
+    table = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0, table.stderr
+    assert "net 5 mac 10" in table.stdout and "BACnet router" in table.stdout
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    routed = next(r for r in rows if r["bacnet_network"] == 5)
+    assert routed["ip"] == "" and routed["via_ip"] == ROUTER and routed["bacnet_device_instance"] == 5010
+    assert routed["roles"] == {"bacnet": {"server": {"units": [5010], "peers": [FE]}}}
+    assert Asset.from_dict(routed) in assets
