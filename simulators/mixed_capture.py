@@ -95,6 +95,7 @@ def write_mixed_capture(
     gap = 2 * MEAN_GAP_US
     nbytes = 24
     started = time.perf_counter()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb", buffering=1 << 20) as f:
         f.write(pcap_global_header())
         chunk: list[bytes] = []

@@ -211,7 +211,7 @@ def test_tshark_sees_the_protocols_and_no_malformed_frames(
 
 
 def test_cli_writes_the_same_capture(tmp_path: Path) -> None:
-    out = tmp_path / "cli.pcap"
+    out = tmp_path / "new" / "dir" / "cli.pcap"  # parent folders are made (make demo writes into a fresh one)
     run = subprocess.run(
         [sys.executable, "-m", "simulators.mixed_capture", str(out), "--packets", "500", "--seed", "3"],
         capture_output=True,
