@@ -10,6 +10,7 @@ APT_PACKAGES := tshark tcpdump prometheus mosquitto mosquitto-clients iproute2 u
 SYSTEM_TOOLS := tshark capinfos tcpdump promtool prometheus mosquitto ip setpriv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= out/demo
+DEMO_CONFIG := simulators/profiles/demo-zones.yml
 
 .PHONY: setup system venv test lint pytest demo bench clean
 
@@ -44,13 +45,13 @@ demo: setup
 	rm -rf $(DEMO_DIR)
 	@echo "== generating a simulated data-center capture (seeded: PLCs, BMS, MQTT cameras, DNS, IT noise)"
 	$(BIN)/python -m simulators.mixed_capture $(DEMO_DIR)/site.pcap --packets 100000 --seed 7
-	$(BIN)/otwatch replay $(DEMO_DIR)/site.pcap --config simulators/profiles/demo-zones.yml --out $(DEMO_DIR)/logs/site --state $(DEMO_DIR)/state
+	$(BIN)/otwatch replay $(DEMO_DIR)/site.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/site --state $(DEMO_DIR)/state
 	@echo "== replaying bundled real captures (Zeek, ITI, Arkime traces)"
-	$(BIN)/otwatch replay tests/traces/zeek/modbusBig.pcap --out $(DEMO_DIR)/logs/modbusBig --state $(DEMO_DIR)/state --no-progress
-	$(BIN)/otwatch replay tests/traces/icsst/modbus_test.pcap --out $(DEMO_DIR)/logs/modbus_test --state $(DEMO_DIR)/state --no-progress
-	$(BIN)/otwatch replay tests/traces/arkime/modbus.pcap --out $(DEMO_DIR)/logs/arkime --state $(DEMO_DIR)/state --no-progress
+	$(BIN)/otwatch replay tests/traces/zeek/modbusBig.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/modbusBig --state $(DEMO_DIR)/state --no-progress
+	$(BIN)/otwatch replay tests/traces/icsst/modbus_test.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/modbus_test --state $(DEMO_DIR)/state --no-progress
+	$(BIN)/otwatch replay tests/traces/arkime/modbus.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/arkime --state $(DEMO_DIR)/state --no-progress
 	@echo "== inventory"
-	$(BIN)/otwatch inventory --state $(DEMO_DIR)/state
+	$(BIN)/otwatch inventory --config $(DEMO_CONFIG) --state $(DEMO_DIR)/state
 
 bench: setup
 	$(BIN)/python tests/bench/run_bench.py
