@@ -144,7 +144,9 @@ def learn_announcement(rec: AssetRecord, op: str, f: dict[str, Any]) -> None:
         if instance is not None:
             add_instance(rec, instance)
         vendor = f.get("vendor")
-        if isinstance(vendor, str) and not vendor.lower().startswith("unknown"):
+        current = rec.attrs.get("vendor")  # a surer vendor (the device's own vendor-name) is kept as it is
+        if (isinstance(vendor, str) and (current is None or current.confidence <= I_AM_VENDOR_CONFIDENCE)
+                and not vendor.lower().startswith("unknown")):
             rec.set_attr("vendor", vendor, I_AM, I_AM_VENDOR_CONFIDENCE)
         for name, key in (("bacnet_vendor_id", "vendor_id"), ("bacnet_max_apdu", "max_apdu")):
             value = f.get(key)

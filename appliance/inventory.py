@@ -44,11 +44,11 @@ from appliance.bacnet_assets import (
     BROADCAST,
     DISTRIBUTE,
     FORWARDED,
+    MAX_INSTANCE,
     NO_ROLE_OPS,
     READ_OPS,
     ROUTER_OPS,
     forwarded_ip,
-    instance_of,
     is_network_op,
     learn_announcement,
     learn_device_properties,
@@ -62,6 +62,7 @@ from appliance.zones import ZoneMap
 # opened a flow says nothing about who serves (a router relaying a device's answers is no server).
 EVENT_ROLES = frozenset({"bacnet"})
 _SERVICE, _ANNOUNCE, _NO_ROLE, _NETWORK = range(4)  # the nature of a BACnet op, for roles
+_CLIENT, _SERVER = ("bacnet", "client"), ("bacnet", "server")
 
 
 class AssetInventory(AssetIndex):
@@ -211,8 +212,8 @@ class AssetInventory(AssetIndex):
                 self._touch(bbmd, ts, weird)
             return
         rec = hop
-        if f.get("snet") is not None:
-            snet, sadr = network_of(f.get("snet")), mac_of(f.get("sadr"))
+        if "snet" in f and f["snet"] is not None:
+            snet, sadr = network_of(f["snet"]), mac_of(f.get("sadr"))
             if snet is not None and sadr is not None:
                 rec = self._routed_device(snet, sadr, hop, ts)
                 self._touch(hop, ts, weird)
@@ -223,7 +224,7 @@ class AssetInventory(AssetIndex):
         elif ts < rec.first_seen:
             rec.first_seen = ts
         rec.cached = None
-        key, nature = self._bacnet_op(op)
+        key, nature = self._bacnet_ops.get(op) or self._bacnet_op(op)
         rec.sent[key] += 1
         peer: str | None = None
         target: AssetRecord | None = None
@@ -260,18 +261,20 @@ class AssetInventory(AssetIndex):
             return
         announce = nature == _ANNOUNCE
         if kind == REQUEST:
-            role = "server" if announce else "client"
+            client = not announce
         elif kind in (RESPONSE, EXCEPTION):
-            role = "client" if announce else "server"
+            client = announce
         else:
             return
-        units, peers = rec.role("bacnet", role)
+        role_key = _CLIENT if client else _SERVER
+        entry = rec.roles.get(role_key)
+        units, peers = entry if entry is not None else rec.role(*role_key)
         if peer is not None and len(peers) < MAX_ROLE_PEERS:
             peers.add(peer)
-        if role == "client":
-            instance = instance_of(f.get("instance_number")) if f.get("object_type") == "device" else None
-            if instance is None and target is not None:
-                instance = target.bacnet_instance
+        if client:
+            instance = f.get("instance_number") if f.get("object_type") == "device" else None
+            if type(instance) is not int or not 0 <= instance <= MAX_INSTANCE:  # as instance_of
+                instance = target.bacnet_instance if target is not None else None
             if instance is not None and len(units) < MAX_UNITS:
                 units.add(instance)
         elif rec.bacnet_instance is not None and len(units) < MAX_UNITS:

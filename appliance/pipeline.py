@@ -9,7 +9,7 @@ from pathlib import Path
 from appliance.capture.dissect import Dissector
 from appliance.capture.live import TICK
 from appliance.config import Config
-from appliance.export.jsonl import DetailRows, JsonlLogs
+from appliance.export.jsonl import DetailLines, DetailRows, JsonlLogs
 from appliance.flows import FlowTable
 from appliance.inventory import AssetInventory
 from appliance.model import WEIRD, Flow, ProtocolEvent
@@ -44,6 +44,16 @@ def detail_logs() -> dict[str, DetailRows]:
     return out
 
 
+def detail_lines() -> dict[str, DetailLines]:
+    """The encoded detail-log splitters of the registered decoders (a decoder class's optional `log_lines`)."""
+    out: dict[str, DetailLines] = {}
+    for decoder in DECODERS:
+        split = getattr(decoder, "log_lines", None)
+        if split is not None:
+            out[decoder.name] = split
+    return out
+
+
 class Pipeline:
     """Owns the dissector, FlowTable, inventory and logs; every method runs on the one pipeline thread."""
 
@@ -51,7 +61,9 @@ class Pipeline:
         self.config = config
         self.stats = PipelineStats()
         self.dissector = Dissector()
-        self.logs = JsonlLogs(log_dir, detail_logs=detail_logs()) if log_dir is not None else None
+        self.logs = (
+            JsonlLogs(log_dir, detail_logs=detail_logs(), detail_lines=detail_lines()) if log_dir is not None else None
+        )
         self.inventory = inventory if inventory is not None else AssetInventory(zone_map(config))
         self.lock = threading.Lock()  # held while the pipeline mutates state that snapshot readers copy
         fc = config.flows

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DETAIL_LOGS", "log_rows"]
+__all__ = ["DETAIL_LOGS", "discovery_columns", "log_rows"]
 
 Row = dict[str, Any]
+Rest = list[tuple[str, Row]]
 
 DISCOVERY = "bacnet_discovery"
 PROPERTY = "bacnet_property"
 DEVICE_CONTROL = "bacnet_device_control"
 DETAIL_LOGS = (DISCOVERY, PROPERTY, DEVICE_CONTROL)
 REDACTED = "<redacted>"
+_NO_COLUMNS: Row = {}  # shared and never filled: the routing columns of a row without any
 
 _DISCOVERY_SERVICE = {"who_is": "who-is", "i_am": "i-am", "who_has": "who-has", "i_have": "i-have"}
 _PROPERTY_OPS = frozenset(
@@ -60,20 +62,23 @@ def _put(out: Row, name: str, value: Any) -> None:
 
 def _base(row: Row) -> Row:
     """The columns every ICSNPP BACnet log starts with."""
-    is_orig = bool(row.get("is_orig", True))
-    out: Row = {}
-    for name in ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"):
-        _put(out, name, row.get(name))
-    out["is_orig"] = is_orig
-    _put(out, "source_h", row.get("src"))
-    _put(out, "source_p", row.get("id.orig_p" if is_orig else "id.resp_p"))
-    _put(out, "destination_h", row.get("dst"))
-    _put(out, "destination_p", row.get("id.resp_p" if is_orig else "id.orig_p"))
+    get = row.get
+    is_orig = bool(get("is_orig", True))
+    orig_p, resp_p = get("id.orig_p"), get("id.resp_p")
+    out: Row = {
+        "ts": get("ts"), "uid": get("uid"), "id.orig_h": get("id.orig_h"), "id.orig_p": orig_p,
+        "id.resp_h": get("id.resp_h"), "id.resp_p": resp_p, "is_orig": is_orig, "source_h": get("src"),
+        "source_p": orig_p if is_orig else resp_p, "destination_h": get("dst"),
+        "destination_p": resp_p if is_orig else orig_p,
+    }  # fmt: skip
+    if None in out.values():
+        return {name: value for name, value in out.items() if value is not None}
     return out
 
 
-def _routing(row: Row, out: Row) -> None:
+def _routing(row: Row) -> Row:
     """ICSNPP's optional routing columns, from the NPDU and Forwarded-NPDU fields of the row."""
+    out: Row = {}
     for net, adr in (("snet", "sadr"), ("dnet", "dadr")):
         number = row.get(net)
         if number is None:
@@ -89,6 +94,14 @@ def _routing(row: Row, out: Row) -> None:
         out["fwd_ip"] = host
         if port.isdigit():
             out["fwd_port"] = int(port)
+    return out
+
+
+def _routed(row: Row) -> Row:
+    """The routing columns, or an empty dict when the row has none (the common case, checked cheaply)."""
+    if "snet" in row or "dnet" in row or "forwarded_from" in row:
+        return _routing(row)
+    return _NO_COLUMNS
 
 
 def _texts(value: Any) -> list[Any]:
@@ -98,9 +111,9 @@ def _texts(value: Any) -> list[Any]:
     return [value]
 
 
-def _discovery(row: Row, op: str) -> Row:
-    out = _base(row)
-    out["pdu_service"] = _DISCOVERY_SERVICE[op]
+def discovery_columns(row: Row, op: str) -> Row:
+    """The bacnet_discovery columns of a Who-Is, I-Am, Who-Has or I-Have row after the leading ones, routing aside."""
+    out: Row = {"pdu_service": _DISCOVERY_SERVICE[op]}
     if op == "i_have":
         _put(out, "device_id_type", row.get("device_id_type"))
         _put(out, "device_id_number", row.get("device_id_number"))
@@ -117,38 +130,62 @@ def _discovery(row: Row, op: str) -> Row:
         out["object_name"] = row.get("object_name") or "N/A"
     elif op == "i_have":
         out["object_name"] = row.get("object_name") or ""
-    _routing(row, out)
     return out
 
 
-def _property_rows(row: Row, service: str, entries: list[Row]) -> list[tuple[str, Row]]:
+def _discovery(row: Row, op: str) -> Rest:
+    out = discovery_columns(row, op)
+    out.update(_routed(row))
+    return [(DISCOVERY, out)]
+
+
+def _property_rows(row: Row, service: str, entries: list[Row]) -> Rest:
     """One row per primitive value of each object/property entry."""
-    rows = []
+    rows: Rest = []
+    invoke = row.get("invoke_id")
+    routing = _routed(row)
     for entry in entries:
-        for text in _texts(entry.get("value")):
-            out = _base(row)
-            _put(out, "invoke_id", row.get("invoke_id"))
-            out["pdu_service"] = service
-            _put(out, "object_type", entry.get("object_type"))
-            _put(out, "instance_number", entry.get("instance_number"))
-            _put(out, "property", entry.get("property"))
-            _put(out, "array_index", entry.get("array_index"))
-            _put(out, "value", text)
-            _routing(row, out)
-            _put(out, "priority", entry.get("priority"))
+        get = entry.get
+        head: Row = {"pdu_service": service} if invoke is None else {"invoke_id": invoke, "pdu_service": service}
+        value = get("object_type")
+        if value is not None:
+            head["object_type"] = value
+        value = get("instance_number")
+        if value is not None:
+            head["instance_number"] = value
+        value = get("property")
+        if value is not None:
+            head["property"] = value
+        value = get("array_index")
+        if value is not None:
+            head["array_index"] = value
+        priority = get("priority")
+        value = get("value")
+        if type(value) is str and not routing and priority is None:  # the common case: one row, nothing after
+            head["value"] = value
+            rows.append((PROPERTY, head))
+            continue
+        for text in _texts(value):
+            out = head.copy()
+            if text is not None:
+                out["value"] = text
+            if routing:
+                out.update(routing)
+            if priority is not None:
+                out["priority"] = priority
             rows.append((PROPERTY, out))
     return rows
 
 
-def _property(row: Row, op: str, pdu_type: Any) -> list[tuple[str, Row]]:
+def _property(row: Row, op: str, pdu_type: Any) -> Rest:
     if pdu_type == "ERROR_PDU":
         if op not in _ERROR_ROW_OPS:
             return []
-        out = _base(row)
+        out: Row = {}
         _put(out, "invoke_id", row.get("invoke_id"))
         out["pdu_service"] = f"ERROR: {op}"
         _put(out, "object_type", row.get("error_code"))  # sic: ICSNPP logs the error code there
-        _routing(row, out)
+        out.update(_routed(row))
         return [(PROPERTY, out)]
     service = _PROPERTY_SERVICE.get((op, pdu_type))
     if service is None:
@@ -167,16 +204,15 @@ def _property(row: Row, op: str, pdu_type: Any) -> list[tuple[str, Row]]:
     return _property_rows(row, service, [row])
 
 
-def _device_control(row: Row, op: str, pdu_type: Any) -> list[tuple[str, Row]]:
+def _device_control(row: Row, op: str, pdu_type: Any) -> Rest:
+    out: Row = {}
     if pdu_type == "CONFIRMED_REQUEST":
-        out = _base(row)
         _put(out, "invoke_id", row.get("invoke_id"))
         out["pdu_service"] = op
         _put(out, "time_duration", row.get("time_duration"))
         _put(out, "device_state", row.get("device_state"))
         out["password"] = REDACTED if row.get("password") else ""
     elif pdu_type in _ANSWER_RESULT:
-        out = _base(row)
         _put(out, "invoke_id", row.get("invoke_id"))
         out["pdu_service"] = op
         out["result"] = row.get("result") or _ANSWER_RESULT[pdu_type]
@@ -184,21 +220,30 @@ def _device_control(row: Row, op: str, pdu_type: Any) -> list[tuple[str, Row]]:
             _put(out, "result_code", row.get("result_code"))
     else:
         return []
-    _routing(row, out)
+    out.update(_routed(row))
     return [(DEVICE_CONTROL, out)]
+
+
+def _rest(row: Row) -> Rest:
+    """Each detail row's columns after the leading ones, with its log name."""
+    if row.get("kind") == "weird":
+        return []
+    op = row.get("op")
+    if op in _PROPERTY_OPS:
+        return _property(row, op, row.get("pdu_type"))
+    if op in _DISCOVERY_SERVICE:
+        if row.get("pdu_type") != "UNCONFIRMED_REQUEST":
+            return []
+        return _discovery(row, op)
+    if op in _DEVICE_CONTROL_OPS:
+        return _device_control(row, op, row.get("pdu_type"))
+    return []
 
 
 def log_rows(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The ICSNPP detail rows (log name, row) for one bacnet.jsonl row; [] when ICSNPP has none for it."""
-    if row.get("kind") == "weird":
+    rest = _rest(row)
+    if not rest:
         return []
-    op = row.get("op")
-    if op in _DISCOVERY_SERVICE:
-        if row.get("pdu_type") != "UNCONFIRMED_REQUEST":
-            return []
-        return [(DISCOVERY, _discovery(row, op))]
-    if op in _PROPERTY_OPS:
-        return _property(row, op, row.get("pdu_type"))
-    if op in _DEVICE_CONTROL_OPS:
-        return _device_control(row, op, row.get("pdu_type"))
-    return []
+    base = _base(row)
+    return [(log, {**base, **columns}) for log, columns in rest]

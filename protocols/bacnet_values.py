@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from protocols import bacnet_services as svc
+from protocols.bacnet_acks import read_property_ack, read_property_multiple_ack
 from protocols.bacnet_enums import ERROR_CLASSES, ERROR_CODES, VALUE_NAMES, name, object_type_name, property_name
 from protocols.bacnet_tags import (
     APP,
@@ -302,6 +303,10 @@ def decode_request(confirmed: bool, service: int, data: bytes) -> tuple[dict[str
 
 def decode_ack(service: int, data: bytes) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Decode a complex ACK's service parameters into (fields, problems)."""
+    if service == 12 or service == 14:  # the everyday shapes first, straight from the bytes
+        fast = (read_property_ack if service == 12 else read_property_multiple_ack)(bytes(data))
+        if fast is not None:
+            return fast, []
     f: Fields = {}
     dec = _ACKS.get(service)
     return f, (_run(dec, data, f) if dec is not None else [])
@@ -333,3 +338,44 @@ def decode_error(service: int, data: bytes) -> tuple[dict[str, Any], list[tuple[
     """Decode an Error PDU's parameters (error class and code, plus the WritePropertyMultiple form)."""
     f: Fields = {}
     return f, _run(lambda b, t, ff, p: _error_pdu(b, t, ff, p, service), data, f)
+
+
+# Service parameters repeat: a front end polls the same objects and properties over and over, a device announces
+# itself with the same I-Am. `decode_shared` memoises the decoders by content (blobs up to CACHE_BLOB bytes) in two
+# generations of up to CACHE_ENTRIES each: when the young one is full it becomes the old one, and a result found
+# in the old generation moves back to the young one (a cheap approximation of least-recently-used). `memo_get`
+# looks a (which, service, data) key up in the young generation only: a hit without a call, for hot paths.
+CONFIRMED, UNCONFIRMED, ACK, ERROR = range(4)
+CACHE_ENTRIES = 1024
+CACHE_BLOB = 256
+Decoded = tuple[dict[str, Any], list[tuple[str, str]]]
+_young: dict[tuple[int, int, bytes], Decoded] = {}
+_old: dict[tuple[int, int, bytes], Decoded] = {}
+memo_get = _young.get
+
+
+def _decode(which: int, service: int, data: bytes) -> Decoded:
+    if which == ACK:
+        return decode_ack(service, data)
+    if which == ERROR:
+        return decode_error(service, data)
+    return decode_request(which == CONFIRMED, service, data)
+
+
+def decode_shared(which: int, service: int, data: bytes) -> Decoded:
+    """What decode_request (which CONFIRMED or UNCONFIRMED), decode_ack (ACK) or decode_error (ERROR) returns,
+    memoised by content: the result may be shared with other callers, so read it and never modify it."""
+    if len(data) > CACHE_BLOB or type(data) is not bytes:
+        return _decode(which, service, data)
+    key = (which, service, data)
+    hit = _young.get(key)
+    if hit is None:
+        hit = _old.get(key)
+        if hit is None:
+            hit = _decode(which, service, data)
+        if len(_young) >= CACHE_ENTRIES:
+            _old.clear()
+            _old.update(_young)
+            _young.clear()
+        _young[key] = hit
+    return hit

@@ -151,6 +151,8 @@ def test_read_property_acks_of_the_device_object_give_identity_with_sources() ->
     assert ctrl.serial_number == Attribute("SN-0042", source, confidence)
     assert ctrl.vendor == Attribute("Siemens", source, confidence)  # the device's own string beats the I-Am's
     assert ctrl.bacnet_vendor_id == 7
+    inv.on_event(i_am(CTRL[0], 1001, T0 + 30))  # and a later I-Am leaves it so
+    assert by_address(inv.snapshot(), CTRL[0]).vendor == Attribute("Siemens", source, confidence)
     fe = by_address(inv.snapshot(), FE)
     assert fe.model is None and fe.object_name is None  # a request carries no identity of its sender
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from appliance.export.jsonl import JsonlLogs
+import orjson
+
+from appliance.export.jsonl import JsonlLogs, _default, _dumps
 from appliance.model import Asset, Attribute, Flow, FlowId, ProtocolEvent, Role
 from protocols.base import weird
 
@@ -205,3 +207,82 @@ def test_detail_logs_get_the_rows_a_protocol_splits_off(tmp_path: Path) -> None:
         {"uid": F.uid, "n": 2},
     ]
     assert len(_lines(tmp_path / "modbus.jsonl")) == 1
+
+
+def _general_line(ev: ProtocolEvent) -> bytes:
+    """The reference encoding of an event's row: the dict row, encoded whole."""
+    logs = JsonlLogs(Path("/nonexistent"))
+    return _dumps(logs.event_row(ev)[1]) + b"\n"
+
+
+def test_written_rows_are_the_encoded_dict_rows(tmp_path: Path) -> None:
+    other = FlowId("Cother", "fe80::1", 1, "fe80::2", 502, "tcp")
+    o, r = F.orig_h, F.resp_h
+    events = [  # plain fields (the encoded-fields path), then every kind the general path must take
+        ProtocolEvent(1.0, F, "modbus", "read_coils", "request", True, o, r, {"tid": 1, "unit": 255}),
+        ProtocolEvent(1.5, F, "modbus", "read_coils", "request", True, o, r, {"tid": 2, "unit": 255}),
+        ProtocolEvent(2.0, F, "modbus", "read_coils", "response", False, r, o, {}),
+        ProtocolEvent(2.5, F, "modbus", "read_coils", "response", False, r, o, {"bits": [True, False], "f": 0.1}),
+        ProtocolEvent(3.0, other, "modbus", "x", "request", True, other.orig_h, other.resp_h,
+                      {"data": b"\x01\x02", "name": 'Zähler "1" :null :{', "set": frozenset({4, 2})}),
+        ProtocolEvent(4.0, F, "modbus", "x", "request", True, o, r, {"unset": None, "after": 1}),
+        ProtocolEvent(5.0, F, "modbus", "x", "request", True, o, r, {"objects": {"a": 1}, "z": [{"k": None}]}),
+        ProtocolEvent(6.0, F, "modbus", "x", "request", True, o, r, {"src": "spoofed", "kind": "x"}),
+        ProtocolEvent(7.0, F, "modbus", "x", "request", True, o, r, {"big": 2**70}),
+        ProtocolEvent(8.0, F, "modbus", "x", "request", True, o, r, {"map": {1: "one"}, "rows": [{2: "two"}]}),
+        ProtocolEvent(float("nan"), F, "modbus", "x", "request", True, o, r, {"a": 1}),
+        ProtocolEvent(9.0, None, "modbus", "x", "request", True, "10.0.0.1", "10.0.0.2", {"a": 1}),
+        ProtocolEvent(10.0, F, "modbus", "x", "request", True, o, r, {"a": 1}),  # the cached base again
+        weird(F, "modbus", "modbus_bad_length", 11.0, True, addl="x"),
+    ]
+    logs = JsonlLogs(tmp_path)
+    for ev in events:
+        logs.write_event(ev)
+    logs.close()
+    expected = b"".join(_general_line(ev) for ev in events if ev.kind != "weird")
+    assert (tmp_path / "modbus.jsonl").read_bytes() == expected
+    assert (tmp_path / "weird.jsonl").read_bytes() == _general_line(events[-1])
+    assert logs.rows == {"modbus": len(events) - 1, "weird": 1}
+
+
+def test_dumps_is_the_same_with_and_without_string_keys_only() -> None:
+    for obj in ({"a": 1, "b": [1.5, "x", None, {"c": True}]}, {"n": {1: "a"}}, [{"k": {2, 1}}], {"u": "é\u2028"}):
+        assert _dumps(obj) == orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    assert _dumps({"big": 2**70}) == b'{"big":1180591620717411303424}'
+
+
+def test_detail_lines_are_preferred_to_rows_and_fall_back_to_them(tmp_path: Path) -> None:
+    def split(row: dict) -> list[tuple[str, dict]]:
+        return [("toy_detail", {"uid": row["uid"], "n": n}) for n in row["items"]]
+
+    def lines(ev: ProtocolEvent) -> list[tuple[str, bytes, int]] | None:
+        if ev.fields["items"] == [9]:
+            return None  # leave it to the rows
+        text = b"".join(_dumps({"uid": ev.flow.uid, "n": n}) + b"\n" for n in ev.fields["items"])  # type: ignore
+        return [("toy_detail", text, len(ev.fields["items"]))]
+
+    logs = JsonlLogs(tmp_path, detail_logs={"toy": split}, detail_lines={"toy": lines, "other": lines})
+    assert set(logs.detail_lines) == {"toy"}  # encoded lines only for a protocol that has its rows too
+    for ts, items in ((1.0, [1, 2]), (2.0, [9]), (3.0, [])):
+        logs.write_event(ProtocolEvent(ts, F, "toy", "op", "request", True, F.orig_h, F.resp_h, {"items": items}))
+    logs.write_event(ProtocolEvent(4.0, F, "toy", "op", "request", True, F.orig_h, F.resp_h,
+                                   {"items": [3], "unset": None}))  # not plain: its row goes to the rows splitter
+    logs.close()
+    assert [json.loads(line)["n"] for line in _lines(tmp_path / "toy_detail.jsonl")] == [1, 2, 9, 3]
+    assert logs.rows == {"toy": 4, "toy_detail": 4}
+
+
+def test_odd_base_values_take_the_general_path(tmp_path: Path) -> None:
+    o, r = F.orig_h, F.resp_h
+    events = [
+        ProtocolEvent(1.0, F, "modbus", "x", "request", True, o, r, {"a": 1}),
+        ProtocolEvent(2.0, F, "modbus", "x", "request", 1, o, r, {"a": 2}),  # type: ignore[arg-type]
+        ProtocolEvent(3.0, F, "modbus", "x", "request", True, o, ["not", "hashable"], {"a": 3}),  # type: ignore
+        ProtocolEvent(4.0, F, "modbus", "x", "request", True, o, r, {"a": 4}),
+    ]
+    logs = JsonlLogs(tmp_path)
+    for ev in events:
+        logs.write_event(ev)
+    logs.close()
+    assert (tmp_path / "modbus.jsonl").read_bytes() == b"".join(_general_line(ev) for ev in events)
+    assert b'"is_orig":1,' in (tmp_path / "modbus.jsonl").read_bytes()

@@ -40,7 +40,7 @@ from bacpypes3.primitivedata import ObjectIdentifier, Real
 import protocols.bacnet as bacnet
 from appliance.bacnet_assets import BACNET_OP_CLASSES
 from appliance.stats import OP_CLASSES
-from protocols import bacnet_link, bacnet_segments
+from protocols import bacnet_core, bacnet_link, bacnet_segments
 from protocols.bacnet import BacnetDecoder, BacnetEthernetDecoder
 from protocols.bacnet_enums import ABORT_REASONS, REJECT_REASONS
 from protocols.bacnet_names import (
@@ -419,7 +419,7 @@ def test_bacnet_ethernet() -> None:
 
 def test_coverage_statement_is_true() -> None:
     doc = " ".join((bacnet.__doc__ or "").split())
-    sources = [bacnet, bacnet_link, bacnet_segments]
+    sources = [bacnet, bacnet_core, bacnet_link, bacnet_segments]
     text = "".join(Path(m.__file__ or "").read_text() for m in sources)
     emitted = set(re.findall(r'"(bacnet_[a-z_]+)"', text))
     emitted.discard("bacnet_")
