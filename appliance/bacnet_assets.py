@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.asset_record import MAX_UNITS, AssetRecord
+from protocols.bacnet_names import OP_CLASSES
 
 I_AM = "bacnet/i-am"
 READ_PROPERTY = "bacnet/read-property"
@@ -19,34 +20,9 @@ MAX_INSTANCE = 4194302  # 4194303 is the wildcard "any device" instance
 I_AM_VENDOR_CONFIDENCE = 0.8  # the ASHRAE name of the vendor id the device announces
 PROPERTY_CONFIDENCE = 0.9  # the device's own device-object properties
 
-# The operation classes the inventory expects from the BACnet decoder's `op_classes` (the default classifier
-# uses this table for protocol "bacnet"; the decoder's own table is the one the pipeline uses).
-BACNET_OP_CLASSES: dict[str, str] = {
-    **dict.fromkeys(
-        ("who_is", "i_am", "who_has", "i_have", "who_am_i", "who_is_router_to_network", "i_am_router_to_network",
-         "i_could_be_router_to_network", "what_is_network_number", "network_number_is"),
-        "discovery",
-    ),
-    **dict.fromkeys(
-        ("read_property", "read_property_multiple", "read_property_conditional", "read_range", "atomic_read_file",
-         "get_alarm_summary", "get_enrollment_summary", "get_event_information", "subscribe_cov",
-         "subscribe_cov_property", "subscribe_cov_property_multiple", "read_bdt", "read_bdt_ack", "read_fdt",
-         "read_fdt_ack"),
-        "read",
-    ),
-    **dict.fromkeys(
-        ("write_property", "write_property_multiple", "atomic_write_file", "create_object", "delete_object",
-         "add_list_element", "remove_list_element", "write_group", "write_bdt", "delete_fdt_entry",
-         "initialize_routing_table", "initialize_routing_table_ack"),
-        "write",
-    ),
-    **dict.fromkeys(
-        ("device_communication_control", "reinitialize_device", "time_synchronization", "utc_time_synchronization",
-         "life_safety_operation", "acknowledge_alarm", "you_are", "establish_connection_to_network",
-         "disconnect_connection_to_network"),
-        "command",
-    ),
-}
+# The operation classes of BACnet ops: one table, the decoder's (the inventory's default classifier uses it for
+# protocol "bacnet" when no op_class function is given).
+BACNET_OP_CLASSES: dict[str, str] = OP_CLASSES
 
 # Requests a device sends about itself or its own objects: the sender is the BACnet server, an answer comes
 # from the client (the subscriber that acknowledges a notification).

@@ -177,8 +177,8 @@ def service_text(code: int, confirmed: bool) -> str:
 MAX_APDU = (50, 128, 206, 480, 1024, 1476)
 MAX_SEGMENTS = (0, 2, 4, 8, 16, 32, 64, 65)
 
-# op -> operation class of appliance/stats.py OP_CLASSES (ops not listed are "other"); the same table as
-# appliance/bacnet_assets.py BACNET_OP_CLASSES (tests/protocols/test_bacnet.py checks they agree).
+# op -> operation class of appliance/stats.py OP_CLASSES (ops not listed are "other"); the inventory uses this
+# same table (appliance/bacnet_assets.py BACNET_OP_CLASSES).
 OP_CLASSES: dict[str, str] = {
     **dict.fromkeys(
         ("who_is", "i_am", "who_has", "i_have", "who_am_i", "who_is_router_to_network", "i_am_router_to_network",
