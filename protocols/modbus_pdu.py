@@ -12,7 +12,7 @@ from collections.abc import Callable
 from struct import Struct
 from typing import Any
 
-from protocols.modbus_names import DIAG_SUBFUNCTIONS
+from protocols.modbus_names import DIAG_SUBFUNCTIONS, MEI_TYPES
 
 Problems = list[tuple[str, str]] | None
 Fields = dict[str, Any]
@@ -37,6 +37,15 @@ FILE_RECORD = "modbus_invalid_file_record"
 DEVICE_ID = "modbus_invalid_device_identification"
 DIAG_DATA = "modbus_diag_invalid_request_data"  # Zeek's name
 DIAG_SUB = "modbus_diag_unknown_request_subfunction"  # Zeek's name
+
+
+def mei_header(buf: bytes, p: int, end: int, f: dict[str, Any]) -> int:
+    """Record an FC43 PDU's MEI type (name, number, and the bytes after it as hex); returns the number."""
+    mei = buf[p]
+    f["mei_type"] = MEI_TYPES.get(mei) or f"unknown-{mei}"
+    f["mei_code"] = mei
+    f["mei_data"] = buf[p + 1 : end].hex()
+    return mei
 
 
 def registers(buf: bytes, p: int, count: int) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.modbus_names import MEI_READ_DEVICE_ID, MEI_TYPES
+from protocols.modbus_names import MEI_READ_DEVICE_ID
 from protocols.modbus_pdu import (
     BYTE_COUNT,
     DEVICE_ID,
@@ -22,6 +22,7 @@ from protocols.modbus_pdu import (
     extra,
     file_write,
     mask_write,
+    mei_header,
     partial,
     registers,
     short,
@@ -141,11 +142,7 @@ def _rq_empty(buf: bytes, p: int, end: int, f: Fields) -> Problems:
 def _rq_mei(buf: bytes, p: int, end: int, f: Fields) -> Problems:
     if end - p < 1:
         return short(1, 0)
-    mei = buf[p]
-    f["mei_type"] = MEI_TYPES.get(mei) or f"unknown-{mei}"
-    f["mei_code"] = mei
-    f["mei_data"] = buf[p + 1:end].hex()
-    if mei != MEI_READ_DEVICE_ID:
+    if mei_header(buf, p, end, f) != MEI_READ_DEVICE_ID:
         return None
     if end - p < 3:
         return short(3, end - p)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.modbus_names import CONFORMITY_LEVELS, DEVICE_ID_OBJECTS, MEI_READ_DEVICE_ID, MEI_TYPES
+from protocols.modbus_names import CONFORMITY_LEVELS, DEVICE_ID_OBJECTS, MEI_READ_DEVICE_ID
 from protocols.modbus_pdu import (
     BYTE_COUNT,
     DEVICE_ID,
@@ -20,6 +20,7 @@ from protocols.modbus_pdu import (
     extra,
     file_write,
     mask_write,
+    mei_header,
     partial,
     registers,
     short,
@@ -201,11 +202,7 @@ def _rs_fifo(buf: bytes, p: int, end: int, f: Fields, req: Fields | None) -> Pro
 def _rs_mei(buf: bytes, p: int, end: int, f: Fields, req: Fields | None) -> Problems:
     if end - p < 1:
         return short(1, 0)
-    mei = buf[p]
-    f["mei_type"] = MEI_TYPES.get(mei) or f"unknown-{mei}"
-    f["mei_code"] = mei
-    f["mei_data"] = buf[p + 1:end].hex()
-    if mei != MEI_READ_DEVICE_ID:
+    if mei_header(buf, p, end, f) != MEI_READ_DEVICE_ID:
         return None
     if end - p < 7:
         return short(7, end - p)
