@@ -124,6 +124,18 @@ def _wp(b: bytes, toks: list[Token], f: Fields, probs: Problems) -> int:
     return i + 1
 
 
+def _property_ref(b: bytes, toks: list[Token], i: int, base: Fields, prop: int) -> tuple[Fields, int]:
+    """The entry for property `prop` (its [0] tag at toks[i]) and an optional [1] array index after it."""
+    e = dict(base)
+    e["property"] = property_name(prop)
+    i += 1
+    idx = uint_at(b, toks, i, CTX, 1)
+    if idx is not None:
+        e["array_index"] = idx
+        i += 1
+    return e, i
+
+
 def _property_values(b: bytes, toks: list[Token], i: int, base: Fields, out: list[Fields], probs: Problems) -> int:
     """A SEQUENCE OF BACnetPropertyValue up to the closing tag that ends it; one dict per value into `out`."""
     n = len(toks)
@@ -131,13 +143,7 @@ def _property_values(b: bytes, toks: list[Token], i: int, base: Fields, out: lis
         p = uint_at(b, toks, i, CTX, 0)
         if p is None:
             return missing(toks, probs, "property value: property identifier")
-        e = dict(base)
-        e["property"] = property_name(p)
-        i += 1
-        idx = uint_at(b, toks, i, CTX, 1)
-        if idx is not None:
-            e["array_index"] = idx
-            i += 1
+        e, i = _property_ref(b, toks, i, base, p)
         if tok_at(toks, i, OPEN, 2) is None:
             return missing(toks, probs, "property value: value")
         values, texts, i = constructed(b, toks, i, probs, VALUE_NAMES.get(p))
@@ -180,13 +186,7 @@ def _references(b: bytes, toks: list[Token], i: int, base: Fields, out: list[Fie
         p = uint_at(b, toks, i, CTX, 0)
         if p is None:
             return missing(toks, probs, "property reference")
-        e = dict(base)
-        e["property"] = property_name(p)
-        i += 1
-        idx = uint_at(b, toks, i, CTX, 1)
-        if idx is not None:
-            e["array_index"] = idx
-            i += 1
+        e, i = _property_ref(b, toks, i, base, p)
         out.append(e)
     return i + 1
 
