@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class Pipeline:
         )
         self.inventory = inventory if inventory is not None else AssetInventory(zone_map(config))
         self.lock = threading.Lock()  # held while the pipeline mutates state that snapshot readers copy
+        # events from other threads (the MQTT broker session): queued by submit(), handled on the pipeline thread
+        self._inbox: deque[ProtocolEvent] = deque()
         fc = config.flows
         self.flows = FlowTable(
             DECODERS,
@@ -87,6 +90,19 @@ class Pipeline:
         if self.logs is not None:
             self.logs.write_event(ev)
         self.inventory.on_event(ev)
+
+    def submit(self, ev: ProtocolEvent) -> None:
+        """Queue an event from another thread (thread-safe); the pipeline thread logs it and feeds the inventory."""
+        self._inbox.append(ev)
+
+    def drain(self) -> int:
+        """Handle the queued events of other threads now (pipeline thread only); returns how many."""
+        inbox = self._inbox
+        n = 0
+        while inbox:
+            self._on_event(inbox.popleft())
+            n += 1
+        return n
 
     def _on_flow(self, flow: Flow) -> None:
         if self.logs is not None:
@@ -114,6 +130,8 @@ class Pipeline:
                 if linktype == TICK:  # a live capture's periodic wake-up: on an idle link, time still passes
                     next_report = packets
                     self.flows.expire(ts)
+                    if self._inbox:
+                        self.drain()
                 else:
                     if not first_ts:
                         first_ts = stats.first_packet_ts = ts
@@ -125,6 +143,8 @@ class Pipeline:
                         process(pkt)
                 if packets >= next_report:
                     next_report = packets + every
+                    if self._inbox:
+                        self.drain()
                     self._sync(packets, nbytes, last_ts)
                     if progress is not None:
                         progress(packets)
@@ -146,8 +166,9 @@ class Pipeline:
         stats.flows_evicted = self.flows.evicted
 
     def finish(self) -> None:
-        """End of input: close every live flow, flush logs and write the asset table."""
+        """End of input: close every live flow, handle queued events, flush logs and write the asset table."""
         self.flows.flush()
+        self.drain()
         stats = self.stats
         stats.flows_live = self.flows.live
         stats.flows_total = self.flows.total
