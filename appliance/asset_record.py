@@ -17,6 +17,8 @@ MAX_ROLE_PEERS = 64  # peers kept per (protocol, role)
 MAX_UNITS = 256
 MAX_ATTR_LEN = 128
 MAX_SERVICES = 64  # BACnet request services kept per asset
+MAX_TOPICS = 64  # MQTT topics kept per asset and direction (published, subscribed)
+MAX_CLIENT_IDS = 16  # MQTT client ids and usernames kept per asset
 
 OT_PROTOCOLS = frozenset(
     {"modbus", "bacnet", "mqtt", "dnp3", "s7comm", "enip", "cip", "iec104", "opcua", "knx", "profinet"}
@@ -91,6 +93,11 @@ class AssetRecord:
     bacnet_max_apdu: int | None = None
     bacnet_segmentation: str | None = None
     bacnet_services: set[str] = field(default_factory=set)
+    mqtt_client_ids: set[str] = field(default_factory=set)
+    mqtt_usernames: set[str] = field(default_factory=set)
+    mqtt_published: set[str] = field(default_factory=set)
+    mqtt_subscribed: set[str] = field(default_factory=set)
+    mqtt_payload_types: Counter[str] = field(default_factory=Counter)
 
     def role(self, protocol: str, role: str) -> tuple[set[int], set[str]]:
         """The (unit ids, peers) sets of one role, created on first use."""
@@ -140,4 +147,9 @@ class AssetRecord:
         if self.bacnet_network is None:
             self.bacnet_network, self.bacnet_mac = other.bacnet_network, other.bacnet_mac
         add_bounded(self.bacnet_services, other.bacnet_services, MAX_SERVICES)
+        add_bounded(self.mqtt_client_ids, other.mqtt_client_ids, MAX_CLIENT_IDS)
+        add_bounded(self.mqtt_usernames, other.mqtt_usernames, MAX_CLIENT_IDS)
+        add_bounded(self.mqtt_published, other.mqtt_published, MAX_TOPICS)
+        add_bounded(self.mqtt_subscribed, other.mqtt_subscribed, MAX_TOPICS)
+        self.mqtt_payload_types.update(other.mqtt_payload_types)
         self.cached = None

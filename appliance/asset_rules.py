@@ -25,6 +25,7 @@ from appliance.asset_record import (
 )
 from appliance.bacnet_assets import BACNET_OP_CLASSES, ENGINEERING_OPS, READ_OPS
 from appliance.model import ASSET_ATTRIBUTES, Asset, Attribute, Role
+from appliance.mqtt_rules import camera_images, camera_words, gateway_protocols, gateway_words, sensor_words
 
 __all__ = [
     "FC43",
@@ -201,6 +202,7 @@ RULES: tuple[CategoryRule, ...] = (
     ("modbus-server-fc43", "PLC", 0.8, _plc_identified),
     ("modbus-server", "PLC", 0.6, _plc),
     ("modbus-engineering", "engineering workstation", 0.6, _engineering),
+    ("mqtt-protocol-gateway", "IoT gateway", 0.7, gateway_protocols),
     ("modbus-poller", "HMI/SCADA", 0.6, _hmi),
     ("bacnet-router", "BACnet router", 0.8, _bacnet_router),
     ("bacnet-bbmd", "BBMD", 0.7, _bbmd),
@@ -210,6 +212,10 @@ RULES: tuple[CategoryRule, ...] = (
     ("bacnet-server-identified", "BMS controller", 0.7, _bms_identified),
     ("bacnet-server", "BMS controller", 0.5, _bms),
     ("mqtt-server", "MQTT broker", 0.7, _broker),
+    ("mqtt-camera-images", "IP camera", 0.8, camera_images),
+    ("mqtt-camera-words", "IP camera", 0.6, camera_words),
+    ("mqtt-gateway-words", "IoT gateway", 0.6, gateway_words),
+    ("mqtt-sensor-words", "sensor", 0.5, sensor_words),
     ("non-ot-only", "IT host", 0.4, _it_host),
 )
 
@@ -273,6 +279,11 @@ def freeze(rec: AssetRecord) -> Asset:
         location=attrs.get("location"),
         description=attrs.get("description"),
         serial_number=attrs.get("serial_number"),
+        mqtt_client_ids=tuple(sorted(rec.mqtt_client_ids)),
+        mqtt_usernames=tuple(sorted(rec.mqtt_usernames)),
+        mqtt_topics_published=tuple(sorted(rec.mqtt_published)),
+        mqtt_topics_subscribed=tuple(sorted(rec.mqtt_subscribed)),
+        mqtt_payload_types=tuple(sorted(rec.mqtt_payload_types.items())),
     )
 
 
@@ -295,4 +306,9 @@ def thaw(a: Asset) -> AssetRecord:
     rec.bacnet_vendor_id, rec.bacnet_max_apdu = a.bacnet_vendor_id, a.bacnet_max_apdu
     rec.bacnet_segmentation = a.bacnet_segmentation
     rec.bacnet_services.update(a.bacnet_services)
+    rec.mqtt_client_ids.update(a.mqtt_client_ids)
+    rec.mqtt_usernames.update(a.mqtt_usernames)
+    rec.mqtt_published.update(a.mqtt_topics_published)
+    rec.mqtt_subscribed.update(a.mqtt_topics_subscribed)
+    rec.mqtt_payload_types.update(dict(a.mqtt_payload_types))
     return rec

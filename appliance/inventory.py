@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from appliance.asset_index import AssetIndex
 from appliance.asset_rules import (
     MAX_PEERS,
     MAX_ROLE_PEERS,
@@ -56,6 +55,7 @@ from appliance.bacnet_assets import (
     network_of,
 )
 from appliance.model import EXCEPTION, REQUEST, RESPONSE, WEIRD, Asset, Flow, ProtocolEvent, routed_address
+from appliance.mqtt_assets import BROKER_PROTOCOL, MqttInventory, learn_wire
 from appliance.zones import ZoneMap
 
 # Protocols whose roles come from their events only: BACnet/IP peers talk both ways on one UDP port, so who
@@ -65,7 +65,7 @@ _SERVICE, _ANNOUNCE, _NO_ROLE, _NETWORK = range(4)  # the nature of a BACnet op,
 _CLIENT, _SERVER = ("bacnet", "client"), ("bacnet", "server")
 
 
-class AssetInventory(AssetIndex):
+class AssetInventory(MqttInventory):
     """Who is who on the network, built from conn records and protocol events (pipeline thread only)."""
 
     def __init__(
@@ -121,6 +121,9 @@ class AssetInventory(AssetIndex):
 
     def on_event(self, ev: ProtocolEvent) -> None:
         """Learn from one protocol event: the sender's roles, unit ids, peers, activity and FC43 identity."""
+        if ev.protocol == BROKER_PROTOCOL:  # the broker session's view: no flow, its own vocabulary
+            self._on_broker(ev)
+            return
         src = ev.src
         if not src:
             return
@@ -152,6 +155,8 @@ class AssetInventory(AssetIndex):
         if protocol in OT_PROTOCOLS:
             rec.ot_traffic = True
         rec.protocols.add(protocol)
+        if protocol == "mqtt":
+            learn_wire(rec, ev)
         dst_ok = bool(dst) and dst != src and self._unicast(dst)
         if dst_ok and len(rec.peers) < MAX_PEERS:
             rec.peers.add(dst)

@@ -207,6 +207,12 @@ class Asset:
     location: Attribute | None = None
     description: Attribute | None = None
     serial_number: Attribute | None = None
+    # MQTT: what a client said about itself on the wire or what the broker session saw (bounded, sorted)
+    mqtt_client_ids: tuple[str, ...] = ()
+    mqtt_usernames: tuple[str, ...] = ()  # never a password
+    mqtt_topics_published: tuple[str, ...] = ()
+    mqtt_topics_subscribed: tuple[str, ...] = ()
+    mqtt_payload_types: tuple[tuple[str, int], ...] = ()  # (jpeg|png|gif|json|text|binary|empty, PUBLISH count)
 
     @property
     def address(self) -> str:
@@ -267,6 +273,11 @@ class Asset:
         out["events_received"] = [list(t) for t in self.events_received]
         out["flows"] = self.flows
         out["ot_traffic"] = self.ot_traffic
+        out["mqtt_client_ids"] = list(self.mqtt_client_ids)
+        out["mqtt_usernames"] = list(self.mqtt_usernames)
+        out["mqtt_topics_published"] = list(self.mqtt_topics_published)
+        out["mqtt_topics_subscribed"] = list(self.mqtt_topics_subscribed)
+        out["mqtt_payload_types"] = [list(t) for t in self.mqtt_payload_types]
         return out
 
     @classmethod
@@ -328,6 +339,11 @@ class Asset:
             location=attr("location"),
             description=attr("description"),
             serial_number=attr("serial_number"),
+            mqtt_client_ids=tuple(str(v) for v in d.get("mqtt_client_ids", ())),
+            mqtt_usernames=tuple(str(v) for v in d.get("mqtt_usernames", ())),
+            mqtt_topics_published=tuple(str(v) for v in d.get("mqtt_topics_published", ())),
+            mqtt_topics_subscribed=tuple(str(v) for v in d.get("mqtt_topics_subscribed", ())),
+            mqtt_payload_types=tuple((str(k), int(n)) for k, n in d.get("mqtt_payload_types", ())),
         )
 
 

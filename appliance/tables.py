@@ -87,6 +87,7 @@ def asset_rows(assets: Sequence[Asset]) -> list[tuple[str, ...]]:
         mac = a.mac or (f"via {via}" if via else "-")
         vendor = _attr(a.vendor) if a.vendor is not None else _attr(a.mac_vendor)
         device = str(a.bacnet_device_instance) if a.bacnet_device_instance is not None else "-"
+        name = _attr(a.object_name) if a.object_name is not None else ",".join(a.mqtt_client_ids[:2]) or "-"
         rows.append(
             (
                 address_text(a),
@@ -94,10 +95,10 @@ def asset_rows(assets: Sequence[Asset]) -> list[tuple[str, ...]]:
                 a.category,
                 a.zone or "-",
                 vendor,
-                _attr(a.model),
+                _attr(a.model if a.model is not None else a.product_name),
                 _attr(a.firmware),
                 device,
-                _attr(a.object_name),
+                name,
                 _roles(a),
                 _when(a.first_seen),
                 _when(a.last_seen),
