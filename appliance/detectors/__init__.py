@@ -1,0 +1,16 @@
+"""Detectors (the judge layer): DETECTORS is the ordered registry; `build_detectors` makes them from the settings."""
+
+from __future__ import annotations
+
+from appliance.detectors.base import Detector
+from appliance.detectors.scan import ScanDetector
+from appliance.detectors.settings import DetectorSettings
+
+DETECTORS = (ScanDetector,)
+
+
+def build_detectors(settings: DetectorSettings) -> list[Detector]:
+    """One instance of every registered detector, each with its section of the settings."""
+    if not settings.enabled:
+        return []
+    return [ScanDetector(settings.scan)]

@@ -1,0 +1,74 @@
+"""What a detector is: its notes (with severity, score and ATT&CK ids), its hooks, and the context it raises through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from appliance.alert import SEVERITIES, Alert
+from appliance.model import Flow, ProtocolEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One kind of finding a detector can raise: name, severity, score (0-100), ATT&CK ids, what it means."""
+
+    name: str
+    severity: str
+    score: float
+    techniques: tuple[str, ...]
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"note {self.name}: severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
+        if not 0 <= self.score <= 100:
+            raise ValueError(f"note {self.name}: score {self.score} is outside 0-100")
+
+
+class AlertContext(Protocol):
+    """What a detector raises alerts through (the engine)."""
+
+    def alert(
+        self,
+        detector: Detector,
+        note: str,
+        ts: float,
+        src: str,
+        *,
+        assets: tuple[str, ...] = (),
+        uids: tuple[str, ...] = (),
+        explanation: str,
+        key: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> Alert | None:
+        """Raise `note` (None when suppressed as a repeat)."""
+        ...
+
+
+class Detector(Protocol):
+    """A detector: a name, its notes, and hooks for events, finished flows and the passing of packet time."""
+
+    name: ClassVar[str]
+    notes: ClassVar[dict[str, Note]]
+
+    def on_event(self, ev: ProtocolEvent, ctx: AlertContext) -> None:
+        """One decoded protocol event."""
+        ...
+
+    def on_flow(self, flow: Flow, ctx: AlertContext) -> None:
+        """One finished connection record."""
+        ...
+
+    def on_tick(self, now: float, ctx: AlertContext) -> None:
+        """Packet time has reached `now` (windows may close)."""
+        ...
+
+
+DetectorFactory = Callable[..., Detector]
+
+
+def notes_of(*notes: Note) -> dict[str, Note]:
+    """A detector's `notes` table from Note objects."""
+    return {n.name: n for n in notes}

@@ -1,0 +1,30 @@
+"""Detector thresholds and windows, with where each default comes from (the `detectors:` config section)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScanSettings(_Strict):
+    """Network scans from failed or unanswered connections of one source.
+
+    Defaults from Zeek's scan policy (policy/misc/scan.zeek): 25 hosts on one port (address scan) or 15 ports on one
+    host (port scan) with failed attempts within 5 minutes."""
+
+    window: float = Field(300.0, gt=0)
+    address_scan_hosts: int = Field(25, ge=2)
+    port_scan_ports: int = Field(15, ge=2)
+    udp_targets: int = Field(25, ge=2)  # distinct unanswered (host, port) UDP targets: UDP enumeration
+    max_sources: int = Field(10_000, ge=16)  # sources tracked at once; the least recent is dropped first
+
+
+class DetectorSettings(_Strict):
+    """All detectors' settings; `suppress`: seconds of packet time in which a repeat alert is counted, not raised."""
+
+    enabled: bool = True
+    suppress: float = Field(3600.0, ge=0)
+    scan: ScanSettings = ScanSettings()
