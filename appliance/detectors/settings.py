@@ -22,9 +22,21 @@ class ScanSettings(_Strict):
     max_sources: int = Field(10_000, ge=16)  # sources tracked at once; the least recent is dropped first
 
 
+class DnsSweepSettings(_Strict):
+    """Reverse DNS sweeps: PTR queries for distinct addresses from one source.
+
+    Default: 25 distinct addresses in 5 minutes, Zeek's address-scan threshold applied to names (a sweep is an
+    address scan done through the resolver); a workstation resolving a handful of peers stays far below it."""
+
+    window: float = Field(300.0, gt=0)
+    distinct_addresses: int = Field(25, ge=2)
+    max_sources: int = Field(10_000, ge=16)
+
+
 class DetectorSettings(_Strict):
     """All detectors' settings; `suppress`: seconds of packet time in which a repeat alert is counted, not raised."""
 
     enabled: bool = True
     suppress: float = Field(3600.0, ge=0)
     scan: ScanSettings = ScanSettings()
+    dns_sweep: DnsSweepSettings = DnsSweepSettings()
