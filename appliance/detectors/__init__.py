@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from appliance.detectors.alert_burst import AlertBurstDetector
 from appliance.detectors.base import Detector
 from appliance.detectors.dns_sweep import DnsSweepDetector
 from appliance.detectors.recon_tools import ReconToolDetector
 from appliance.detectors.scan import ScanDetector
 from appliance.detectors.settings import DetectorSettings
 
-DETECTORS = (ScanDetector, DnsSweepDetector, ReconToolDetector)
+DETECTORS = (ScanDetector, DnsSweepDetector, ReconToolDetector, AlertBurstDetector)
 
 
 def build_detectors(settings: DetectorSettings) -> list[Detector]:
     """One instance of every registered detector, each with its section of the settings."""
     if not settings.enabled:
         return []
-    return [ScanDetector(settings.scan), DnsSweepDetector(settings.dns_sweep), ReconToolDetector()]
+    return [
+        ScanDetector(settings.scan),
+        DnsSweepDetector(settings.dns_sweep),
+        ReconToolDetector(),
+        AlertBurstDetector(settings.alert_burst),
+    ]

@@ -66,6 +66,14 @@ class Detector(Protocol):
         ...
 
 
+class MetaDetector(Detector, Protocol):
+    """A detector that also reads the alerts the others raise (`wants_alerts = True`)."""
+
+    def on_alert(self, alert: Alert, ctx: AlertContext) -> None:
+        """One alert raised by another detector."""
+        ...
+
+
 DetectorFactory = Callable[..., Detector]
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from appliance.alert import Alert
-from appliance.detectors.base import Detector
+from appliance.detectors.base import Detector, MetaDetector
 from appliance.model import Flow, ProtocolEvent
 
 TICK_EVERY = 1.0  # seconds of packet time between on_tick calls
@@ -37,6 +37,7 @@ class DetectorEngine:
             for protocol in getattr(d, "event_protocols", ()):
                 self._by_protocol.setdefault(protocol, []).append(d)
         self._flow_detectors = [d for d in self.detectors if getattr(d, "wants_flows", False)]
+        self._alert_detectors = [cast(MetaDetector, d) for d in self.detectors if getattr(d, "wants_alerts", False)]
         self._next_tick = 0.0
 
     def alert(
@@ -70,6 +71,12 @@ class DetectorEngine:
         )  # fmt: skip
         self.raised[(detector.name, note, spec.severity)] += 1
         self.sink(alert)
+        for meta in self._alert_detectors:  # meta-detectors read alerts (never their own)
+            if meta is not detector:
+                try:
+                    meta.on_alert(alert, self)
+                except Exception as exc:
+                    self._crash(meta, exc)
         return alert
 
     def on_event(self, ev: ProtocolEvent) -> None:

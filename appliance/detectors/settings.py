@@ -33,6 +33,15 @@ class DnsSweepSettings(_Strict):
     max_sources: int = Field(10_000, ge=16)
 
 
+class AlertBurstSettings(_Strict):
+    """Several different alerts from one source: 3 distinct kinds within an hour (one kind alone is its own alert;
+    three different steps of an intrusion from one address are the pattern this product exists for)."""
+
+    window: float = Field(3600.0, gt=0)
+    distinct_alerts: int = Field(3, ge=2)
+    max_sources: int = Field(10_000, ge=16)
+
+
 class DetectorSettings(_Strict):
     """All detectors' settings; `suppress`: seconds of packet time in which a repeat alert is counted, not raised."""
 
@@ -40,3 +49,4 @@ class DetectorSettings(_Strict):
     suppress: float = Field(3600.0, ge=0)
     scan: ScanSettings = ScanSettings()
     dns_sweep: DnsSweepSettings = DnsSweepSettings()
+    alert_burst: AlertBurstSettings = AlertBurstSettings()
