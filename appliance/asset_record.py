@@ -19,6 +19,7 @@ MAX_ATTR_LEN = 128
 MAX_SERVICES = 64  # BACnet request services kept per asset
 MAX_TOPICS = 64  # MQTT topics kept per asset and direction (published, subscribed)
 MAX_CLIENT_IDS = 16  # MQTT client ids and usernames kept per asset
+MAX_HOSTNAMES = 16  # names kept per asset (the first ones: a name seen later is what detectors care about)
 
 OT_PROTOCOLS = frozenset(
     {"modbus", "bacnet", "mqtt", "dnp3", "s7comm", "enip", "cip", "iec104", "opcua", "knx", "profinet"}
@@ -98,6 +99,7 @@ class AssetRecord:
     mqtt_published: set[str] = field(default_factory=set)
     mqtt_subscribed: set[str] = field(default_factory=set)
     mqtt_payload_types: Counter[str] = field(default_factory=Counter)
+    hostnames: dict[str, list[Any]] = field(default_factory=dict)  # lower-case name -> [name, source, first, last]
 
     def role(self, protocol: str, role: str) -> tuple[set[int], set[str]]:
         """The (unit ids, peers) sets of one role, created on first use."""
@@ -105,6 +107,24 @@ class AssetRecord:
         if entry is None:
             entry = self.roles[(protocol, role)] = (set(), set())
         return entry
+
+    def learn_hostname(self, name: str, source: str, ts: float) -> bool:
+        """Record that the asset went by `name` at `ts` (learnt from `source`); True when the name is new to it."""
+        key = name.lower()
+        entry = self.hostnames.get(key)
+        if entry is not None:
+            if ts > entry[3]:
+                entry[3] = ts
+                self.cached = None
+            elif ts < entry[2]:
+                entry[2] = ts
+                self.cached = None
+            return False
+        if len(self.hostnames) >= MAX_HOSTNAMES:
+            return True
+        self.hostnames[key] = [name, source, ts, ts]
+        self.cached = None
+        return True
 
     def set_attr(self, name: str, value: Any, source: str, confidence: float) -> None:
         """Keep `value` as attribute `name` unless an existing value is more confident; empty values are ignored."""
@@ -152,4 +172,7 @@ class AssetRecord:
         add_bounded(self.mqtt_published, other.mqtt_published, MAX_TOPICS)
         add_bounded(self.mqtt_subscribed, other.mqtt_subscribed, MAX_TOPICS)
         self.mqtt_payload_types.update(other.mqtt_payload_types)
+        for name, source, first, last in other.hostnames.values():
+            self.learn_hostname(name, source, first)
+            self.learn_hostname(name, source, last)
         self.cached = None

@@ -24,7 +24,7 @@ from appliance.asset_record import (
     normalize_mac,
 )
 from appliance.bacnet_assets import BACNET_OP_CLASSES, ENGINEERING_OPS, READ_OPS
-from appliance.model import ASSET_ATTRIBUTES, Asset, Attribute, Role
+from appliance.model import ASSET_ATTRIBUTES, Asset, Attribute, Hostname, Role
 from appliance.mqtt_rules import camera_images, camera_words, gateway_protocols, gateway_words, sensor_words
 
 __all__ = [
@@ -284,6 +284,12 @@ def freeze(rec: AssetRecord) -> Asset:
         mqtt_topics_published=tuple(sorted(rec.mqtt_published)),
         mqtt_topics_subscribed=tuple(sorted(rec.mqtt_subscribed)),
         mqtt_payload_types=tuple(sorted(rec.mqtt_payload_types.items())),
+        hostnames=tuple(
+            sorted(
+                (Hostname(n, s, f, last) for n, s, f, last in rec.hostnames.values()),
+                key=lambda h: (h.first_seen, h.name),
+            )
+        ),
     )
 
 
@@ -311,4 +317,6 @@ def thaw(a: Asset) -> AssetRecord:
     rec.mqtt_published.update(a.mqtt_topics_published)
     rec.mqtt_subscribed.update(a.mqtt_topics_subscribed)
     rec.mqtt_payload_types.update(dict(a.mqtt_payload_types))
+    for h in a.hostnames:
+        rec.hostnames[h.name.lower()] = [h.name, h.source, h.first_seen, h.last_seen]
     return rec

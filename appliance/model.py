@@ -110,7 +110,7 @@ ZERO_MAC = b"\x00" * 6
 
 from typing import Any  # noqa: E402  (appended section: kept with the types that use it)
 
-__all__ += ["Asset", "Attribute", "Role", "routed_address"]
+__all__ += ["Asset", "Attribute", "Hostname", "Role", "routed_address"]
 
 ASSET_ATTRIBUTES = (
     "vendor",
@@ -160,6 +160,16 @@ class Role:
     role: str
     units: tuple[int, ...] = ()
     peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hostname:
+    """A name an asset went by: where it was learnt (ntlm, dhcp, dns, ...) and when first and last seen."""
+
+    name: str
+    source: str
+    first_seen: float
+    last_seen: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +223,7 @@ class Asset:
     mqtt_topics_published: tuple[str, ...] = ()
     mqtt_topics_subscribed: tuple[str, ...] = ()
     mqtt_payload_types: tuple[tuple[str, int], ...] = ()  # (jpeg|png|gif|json|text|binary|empty, PUBLISH count)
+    hostnames: tuple[Hostname, ...] = ()  # by first seen
 
     @property
     def address(self) -> str:
@@ -278,6 +289,10 @@ class Asset:
         out["mqtt_topics_published"] = list(self.mqtt_topics_published)
         out["mqtt_topics_subscribed"] = list(self.mqtt_topics_subscribed)
         out["mqtt_payload_types"] = [list(t) for t in self.mqtt_payload_types]
+        out["hostnames"] = [
+            {"name": h.name, "source": h.source, "first_seen": h.first_seen, "last_seen": h.last_seen}
+            for h in self.hostnames
+        ]
         return out
 
     @classmethod
@@ -344,6 +359,10 @@ class Asset:
             mqtt_topics_published=tuple(str(v) for v in d.get("mqtt_topics_published", ())),
             mqtt_topics_subscribed=tuple(str(v) for v in d.get("mqtt_topics_subscribed", ())),
             mqtt_payload_types=tuple((str(k), int(n)) for k, n in d.get("mqtt_payload_types", ())),
+            hostnames=tuple(
+                Hostname(str(h["name"]), str(h["source"]), float(h["first_seen"]), float(h["last_seen"]))
+                for h in d.get("hostnames", ())
+            ),
         )
 
 

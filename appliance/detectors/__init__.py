@@ -5,11 +5,12 @@ from __future__ import annotations
 from appliance.detectors.alert_burst import AlertBurstDetector
 from appliance.detectors.base import Detector
 from appliance.detectors.dns_sweep import DnsSweepDetector
+from appliance.detectors.new_device import NewDeviceDetector
 from appliance.detectors.recon_tools import ReconToolDetector
 from appliance.detectors.scan import ScanDetector
 from appliance.detectors.settings import DetectorSettings
 
-DETECTORS = (ScanDetector, DnsSweepDetector, ReconToolDetector, AlertBurstDetector)
+DETECTORS = (ScanDetector, DnsSweepDetector, ReconToolDetector, NewDeviceDetector, AlertBurstDetector)
 
 
 def build_detectors(settings: DetectorSettings) -> list[Detector]:
@@ -20,5 +21,6 @@ def build_detectors(settings: DetectorSettings) -> list[Detector]:
         ScanDetector(settings.scan),
         DnsSweepDetector(settings.dns_sweep),
         ReconToolDetector(),
+        NewDeviceDetector(settings.new_device),
         AlertBurstDetector(settings.alert_burst),
     ]

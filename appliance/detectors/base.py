@@ -27,8 +27,38 @@ class Note:
             raise ValueError(f"note {self.name}: score {self.score} is outside 0-100")
 
 
+class InventoryView(Protocol):
+    """What detectors may ask the inventory (read only; as it was before the current event)."""
+
+    def asset_count(self) -> int:
+        """How many assets the inventory holds."""
+        ...
+
+    def knows(self, ip: str) -> bool:
+        """True when the address is an asset."""
+        ...
+
+    def could_be_asset(self, ip: str) -> bool:
+        """True when the address would become an asset if it sent (unicast, not unspecified)."""
+        ...
+
+    def hostnames_of(self, ip: str) -> list[str]:
+        """The names the address went by, oldest first."""
+        ...
+
+    def mac_of(self, ip: str) -> str | None:
+        """The MAC the address is known by (None when unknown or behind a gateway)."""
+        ...
+
+    def is_gateway_mac(self, mac: str) -> bool:
+        """True when the MAC is a router's (many addresses behind it)."""
+        ...
+
+
 class AlertContext(Protocol):
-    """What a detector raises alerts through (the engine)."""
+    """What a detector raises alerts through (the engine), and the inventory it may read."""
+
+    inventory: InventoryView | None
 
     def alert(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from appliance.alert import Alert
-from appliance.detectors.base import Detector, MetaDetector
+from appliance.detectors.base import Detector, InventoryView, MetaDetector
 from appliance.model import Flow, ProtocolEvent
 
 TICK_EVERY = 1.0  # seconds of packet time between on_tick calls
@@ -24,8 +24,16 @@ MAX_KEYS = 100_000  # suppression keys kept; older ones are dropped first when f
 class DetectorEngine:
     """The detectors of one pipeline and their suppression state (pipeline thread only)."""
 
-    def __init__(self, detectors: Iterable[Detector], sink: Callable[[Alert], None], *, suppress: float = 3600.0):
+    def __init__(
+        self,
+        detectors: Iterable[Detector],
+        sink: Callable[[Alert], None],
+        *,
+        suppress: float = 3600.0,
+        inventory: InventoryView | None = None,
+    ) -> None:
         self.detectors = list(detectors)
+        self.inventory = inventory
         self.sink = sink
         self.suppress = suppress
         self.raised: Counter[tuple[str, str, str]] = Counter()  # (detector, note, severity)

@@ -42,6 +42,14 @@ class AlertBurstSettings(_Strict):
     max_sources: int = Field(10_000, ge=16)
 
 
+class NewDeviceSettings(_Strict):
+    """New devices and changed ones. `settle`: seconds of packet time a fresh sensor (empty inventory) learns before
+    judging (a day: every host of an office network shows up in a working day; the site-wide learning mode of the
+    behaviour issue replaces it)."""
+
+    settle: float = Field(86400.0, ge=0)
+
+
 class DetectorSettings(_Strict):
     """All detectors' settings; `suppress`: seconds of packet time in which a repeat alert is counted, not raised."""
 
@@ -50,3 +58,4 @@ class DetectorSettings(_Strict):
     scan: ScanSettings = ScanSettings()
     dns_sweep: DnsSweepSettings = DnsSweepSettings()
     alert_burst: AlertBurstSettings = AlertBurstSettings()
+    new_device: NewDeviceSettings = NewDeviceSettings()

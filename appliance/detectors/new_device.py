@@ -1,0 +1,100 @@
+"""New devices and devices that changed: a known address with a hostname or MAC never seen for it, a new address.
+
+The attack this product exists for came in over the VPN with an employee's static address, from another machine:
+the address was known, its NTLM workstation name was not. Names are compared by their first label, case-folded
+(`LAPTOP-JSMITH` from NTLM is `laptop-jsmith.corp.example` from DNS). Reads the inventory as it was before the
+event (the pipeline runs detectors first). A fresh sensor (empty inventory) stays quiet for `settle` seconds of
+packet time while it learns the site; with an inventory loaded from the state directory it judges at once.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from appliance.asset_record import normalize_mac
+from appliance.detectors.base import AlertContext, Note, notes_of
+from appliance.detectors.settings import NewDeviceSettings
+from appliance.hostnames import HOSTNAME_PROTOCOLS, hostname_facts
+from appliance.model import Flow, ProtocolEvent
+
+
+def short_name(name: str) -> str:
+    """The first label of a host name, case-folded."""
+    return name.split(".", 1)[0].casefold()
+
+
+class NewDeviceDetector:
+    """Hostname and MAC changes of known addresses, and addresses never seen before."""
+
+    name: ClassVar[str] = "new_device"
+    notes: ClassVar[dict[str, Note]] = notes_of(
+        Note(
+            "hostname_change", "high", 65, ("T0859", "T1078"),
+            "a known address used by a machine with another name (e.g. valid credentials used from another computer)",
+        ),
+        Note("new_mac", "medium", 50, ("T0849", "T1557.002"), "a known address seen with a MAC never seen for it"),
+        Note("new_device", "low", 30, ("T1200",), "an address never seen before on the network"),
+    )  # fmt: skip
+    event_protocols: ClassVar[frozenset[str]] = HOSTNAME_PROTOCOLS
+    wants_flows: ClassVar[bool] = True
+
+    def __init__(self, settings: NewDeviceSettings | None = None) -> None:
+        self.settings = settings or NewDeviceSettings()
+        self._judge_from: float | None = None  # packet time from which alerts are raised
+
+    def _judging(self, ts: float, ctx: AlertContext) -> bool:
+        if self._judge_from is None:
+            inventory = ctx.inventory
+            fresh = inventory is None or inventory.asset_count() == 0
+            self._judge_from = ts + (self.settings.settle if fresh else 0.0)
+        return ts >= self._judge_from and ctx.inventory is not None
+
+    def on_event(self, ev: ProtocolEvent, ctx: AlertContext) -> None:
+        """Compare the names an event gives addresses with the names the inventory knows."""
+        if not self._judging(ev.ts, ctx):
+            return
+        inventory = ctx.inventory
+        assert inventory is not None
+        for ip, name, source in hostname_facts(ev):
+            if source == "dns":  # a resolver's answer is a claim about an address, not the machine speaking
+                continue
+            known = inventory.hostnames_of(ip)
+            if not known or short_name(name) in {short_name(k) for k in known}:
+                continue
+            ctx.alert(
+                self, "hostname_change", ev.ts, ip, assets=(ip,), uids=(ev.uid,) if ev.uid else (),
+                key=f"{ip}/{short_name(name)}",
+                explanation=(
+                    f"{ip} authenticated or asked for an address as {name!r} ({source}); the address was only ever "
+                    f"seen as {', '.join(repr(k) for k in known[:5])}"
+                ),
+                details={"hostname": name, "source": source, "known": known[:16]},
+            )  # fmt: skip
+
+    def on_flow(self, flow: Flow, ctx: AlertContext) -> None:
+        """A connection from an address never seen, or from a known address with another MAC."""
+        if not self._judging(flow.ts, ctx):
+            return
+        inventory = ctx.inventory
+        assert inventory is not None
+        ip = flow.id.orig_h
+        if not inventory.knows(ip):
+            if not inventory.could_be_asset(ip):
+                return
+            ctx.alert(
+                self, "new_device", flow.ts, ip, uids=(flow.id.uid,),
+                explanation=f"{ip} opened a connection to {flow.id.resp_h}:{flow.id.resp_p}; it was never seen before",
+                details={"mac": flow.orig_mac, "first_peer": flow.id.resp_h, "port": flow.id.resp_p},
+            )  # fmt: skip
+            return
+        mac = normalize_mac(flow.orig_mac)
+        known_mac = inventory.mac_of(ip)
+        if mac and known_mac and mac != known_mac and not inventory.is_gateway_mac(mac):
+            ctx.alert(
+                self, "new_mac", flow.ts, ip, uids=(flow.id.uid,), key=f"{ip}/{mac}",
+                explanation=f"{ip} sent from MAC {mac}; the address was only ever seen with {known_mac}",
+                details={"mac": mac, "known_mac": known_mac},
+            )  # fmt: skip
+
+    def on_tick(self, now: float, ctx: AlertContext) -> None:
+        """No windows to close."""
