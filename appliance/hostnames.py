@@ -78,7 +78,7 @@ def _dns(ev: ProtocolEvent) -> list[Fact]:
 def hostname_facts(ev: ProtocolEvent) -> list[Fact]:
     """What one event says about names of addresses ([] for most events)."""
     protocol = ev.protocol
-    if protocol == "smb" or protocol == "ntlm":
+    if protocol == "smb" or protocol == "ntlm" or protocol == "ldap":
         return _ntlm(ev) if "hostname" in ev.fields else []
     if protocol == "dhcp":
         return _dhcp(ev)
@@ -87,5 +87,5 @@ def hostname_facts(ev: ProtocolEvent) -> list[Fact]:
     return []
 
 
-HOSTNAME_PROTOCOLS = frozenset({"smb", "ntlm", "dhcp", "dns"})
+HOSTNAME_PROTOCOLS = frozenset({"smb", "ntlm", "ldap", "dhcp", "dns"})
 CLIENT_SOURCES = frozenset({"ntlm", "dhcp"})  # the named address sent the message: it may become an asset

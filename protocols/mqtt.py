@@ -4,7 +4,9 @@ Coverage. Every control packet becomes one event, op = its type in snake case: C
 `connack`, PUBLISH (3) `publish`, PUBACK (4) `puback`, PUBREC (5) `pubrec`, PUBREL (6) `pubrel`, PUBCOMP (7)
 `pubcomp`, SUBSCRIBE (8) `subscribe`, SUBACK (9) `suback`, UNSUBSCRIBE (10) `unsubscribe`, UNSUBACK (11)
 `unsuback`, PINGREQ (12) `pingreq`, PINGRESP (13) `pingresp`, DISCONNECT (14) `disconnect`, AUTH (15) `auth`.
-TCP 1883 is claimed by port; `probe()` recognises a CONNECT (protocol name MQTT or MQIsdp) on any other port.
+TCP 1883 is claimed by port; `probe()` recognises a CONNECT (protocol name MQTT or MQIsdp) on any other port, and
+a flow picked up midstream by a segment made of whole plausible packets of which one is a PUBLISH, SUBSCRIBE or
+UNSUBSCRIBE naming a printable topic (mqtt_sync.midstream).
 Several packets per segment, packets split across segments (long ones gathered without quadratic copying) and
 flows picked up midstream (resynchronisation on a plausible fixed header, protocols/mqtt_sync.py) are handled.
 The protocol level comes from the CONNECT; without one (midstream) a 5.0 session is inferred from a CONNACK,
@@ -14,7 +16,8 @@ acknowledgement, UNSUBACK or DISCONNECT longer than 3.1.1 allows, or an AUTH, an
 Event shape. protocol "mqtt"; kind = request when the MQTT client sent it, response when the broker did, exception
 for a broker's refusal (CONNACK code not 0, a SUBACK/UNSUBACK code >= 0x80, a v5 PUBACK/PUBREC/PUBREL/PUBCOMP/
 DISCONNECT/AUTH reason >= 0x80), notice for a transaction still incomplete at close, weird for anomalies. The
-client is the originator unless the originator uses port 1883 or 8883 and the responder does not; the first
+client is the originator unless the originator uses port 1883 or 8883 and the responder does not, or the
+originator's port is below 32768 and the responder's is not (a flow picked up from the broker's side); the first
 packet only a client or only a broker sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ / CONNACK, SUBACK, UNSUBACK,
 PINGRESP) settles it. src/dst are the true sender and receiver. Fields (Zeek's mqtt_* log names where Zeek has one):
   connect      proto_name, proto_level (int), proto_version (Zeek text: 3.1, 3.1.1, 5.0, unknown-version-N),
@@ -26,7 +29,9 @@ PINGRESP) settles it. src/dst are the true sender and receiver. Fields (Zeek's m
                proto_version, client_id, will_topic, will_payload, username
   publish      from_client, qos, retain, dup, topic (a v5 topic alias resolved per direction), packet_id (QoS > 0),
                payload_len, payload (the first `payload_cap` bytes as text, Zeek's MQTT::max_payload_size,
-               default 100), properties (v5), truncated (over max_message_size)
+               default 100), payload_type (empty, jpeg, png, gif, json, text or binary, from the first bytes:
+               protocols/mqtt_payload.py; not in Zeek's mqtt_publish log), properties (v5), truncated (over
+               max_message_size)
   puback pubrec pubrel pubcomp   packet_id, reason_code and reason (v5; 0 when omitted), properties (v5),
                matched, and when paired with the PUBLISH of that id: request_ts, topic; the PUBACK of a QoS 1 and
                the PUBCOMP of a QoS 2 PUBLISH end its transaction and carry from_client, qos, retain, payload,
@@ -75,12 +80,14 @@ from protocols.mqtt_control import MAX_PENDING, ControlMixin
 from protocols.mqtt_logs import log_rows
 from protocols.mqtt_names import OP_CLASSES, PACKET_TYPES, reason_text
 from protocols.mqtt_packets import MALFORMED
-from protocols.mqtt_sync import MAX_BAD, MAX_RESYNC_BYTES, MAX_WEIRDS, RESYNC, START, SYNC, fixed_header
+from protocols.mqtt_payload import PEEK, payload_type
+from protocols.mqtt_sync import MAX_BAD, MAX_RESYNC_BYTES, MAX_WEIRDS, RESYNC, START, SYNC, fixed_header, midstream
 
 __all__ = ["PACKET_TYPES", "MqttDecoder"]
 
 PROTO = "mqtt"
 BROKER_PORTS = frozenset({1883, 8883})
+EPHEMERAL = 32768  # the lowest ephemeral port of Linux: a client's port is usually at or above it, a broker's below
 _ACK_REASONS = [reason_text(code, 4) for code in range(256)]
 _ROLE_OF = {1: True, 8: True, 10: True, 12: True, 2: False, 9: False, 11: False, 13: False}  # sent by the client?
 
@@ -100,6 +107,8 @@ class MqttDecoder(ControlMixin):
     def __init__(self, flow: FlowId, *, payload_cap: int | None = None, max_message_size: int | None = None) -> None:
         self.flow = flow
         self._cap = self.payload_cap if payload_cap is None else max(0, payload_cap)
+        self._peek = max(self._cap, PEEK)  # payload bytes looked at: the preview, and at least PEEK for the type
+        self._whole = self._peek == self._cap
         self._max = self.max_message_size if max_message_size is None else max(16, max_message_size)
         self._ends = {True: (flow.orig_h, flow.resp_h), False: (flow.resp_h, flow.orig_h)}
         self._reset()
@@ -108,7 +117,9 @@ class MqttDecoder(ControlMixin):
         """The state of a fresh connection."""
         flow = self.flow
         self.failed = False
-        self._client_is_orig = not (flow.orig_p in BROKER_PORTS and flow.resp_p not in BROKER_PORTS)
+        orig_p, resp_p = flow.orig_p, flow.resp_p
+        self._client_is_orig = not ((orig_p in BROKER_PORTS and resp_p not in BROKER_PORTS)
+                                    or (orig_p < EPHEMERAL <= resp_p and resp_p not in BROKER_PORTS))
         self._roles_known = False
         self.version: int | None = None  # protocol level: from the CONNECT, or inferred
         self._buf = [b"", b""]  # per direction (0 originator, 1 responder): bytes of an unfinished header
@@ -135,10 +146,11 @@ class MqttDecoder(ControlMixin):
 
     @classmethod
     def probe(cls, payload: bytes, is_orig: bool) -> bool:
-        """True when the payload starts with an MQTT CONNECT (protocol name MQTT or MQIsdp, level 3 to 5)."""
+        """True when the payload starts with an MQTT CONNECT (protocol name MQTT or MQIsdp, level 3 to 5), or is
+        made of whole MQTT packets naming a topic (a flow picked up midstream)."""
         n = len(payload)
         if n < 12 or payload[0] != 0x10:
-            return False
+            return n >= 5 and midstream(payload)
         rl, body = fixed_header(payload, 0, n)
         if body < 0 or rl < 10 or n < body + 9:
             return False
@@ -283,8 +295,10 @@ class MqttDecoder(ControlMixin):
                     if version == 5:
                         tail += 1
                     f["payload_len"] = end - tail
-                    cut = tail + self._cap
-                    f["payload"] = buf[tail : cut if cut < end else end].decode("utf-8", "backslashreplace")
+                    cut = tail + self._peek
+                    raw = buf[tail : cut if cut < end else end]
+                    f["payload"] = (raw if self._whole else raw[: self._cap]).decode("utf-8", "backslashreplace")
+                    f["payload_type"] = payload_type(raw)
                     src, dst = self._ends[is_orig]
                     kind = REQUEST if client else RESPONSE
                     out.append(ProtocolEvent(ts, self.flow, PROTO, "publish", kind, is_orig, src, dst, f))

@@ -26,6 +26,7 @@ from protocols.mqtt_packets import (
     parse_unsuback,
     parse_unsubscribe,
 )
+from protocols.mqtt_payload import payload_type
 from protocols.mqtt_sync import FramingMixin
 
 __all__ = ["UNASSIGNED", "ControlMixin", "PendingPublish"]
@@ -47,6 +48,7 @@ class ControlMixin(FramingMixin):
     """Per-packet handlers and transaction bookkeeping of the MqttDecoder."""
 
     _cap: int
+    _peek: int
     _ends: dict[bool, tuple[str, str]]
     _client_is_orig: bool
     _connect: tuple[float, Fields] | None
@@ -322,7 +324,10 @@ class ControlMixin(FramingMixin):
                 self._weird(out, MALFORMED, ts, is_orig, f"PUBLISH: {why}", msg_type="publish")
                 return True
         f["payload_len"] = end - q
-        f["payload"] = buf[q : min(q + self._cap, stop)].decode("utf-8", "backslashreplace") if q < stop else ""
+        raw = buf[q : min(q + self._peek, stop)]
+        f["payload"] = raw[: self._cap].decode("utf-8", "backslashreplace")
+        if raw or q == end:  # an oversized PUBLISH cut before its payload shows nothing to classify
+            f["payload_type"] = payload_type(raw)
         if not topic:
             self._weird(out, MALFORMED, ts, is_orig, "PUBLISH without a topic name", msg_type="publish")
         if qos:

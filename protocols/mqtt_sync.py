@@ -20,7 +20,7 @@ from typing import Any
 from protocols.base import FlowId, ProtocolEvent, weird
 
 __all__ = ["ACCEPT", "HEADER_OK", "REJECT", "RESYNC", "RESYNC_WINDOW", "START", "SYNC", "WAIT", "FramingMixin",
-           "find_header", "fixed_header", "verdict"]
+           "find_header", "fixed_header", "midstream", "verdict"]
 
 PROTO = "mqtt"
 ACCEPT, REJECT, WAIT = 0, 1, 2
@@ -133,6 +133,41 @@ def verdict(buf: bytes, i: int, n: int, version: int | None, successor: bool) ->
         return WAIT if end - i <= RESYNC_WINDOW else ACCEPT
     nxt = verdict(buf, end, n, version, False)
     return REJECT if nxt == REJECT else ACCEPT
+
+
+def _printable_topic(buf: bytes, p: int, stop: int) -> bool:
+    """The MQTT string at buf[p:stop] is a non-empty topic of printable UTF-8."""
+    if p + 2 > stop:
+        return False
+    q = p + 2 + ((buf[p] << 8) | buf[p + 1])
+    if q > stop or q == p + 2:
+        return False
+    try:
+        topic = buf[p + 2 : q].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return topic.isprintable()
+
+
+def midstream(buf: bytes) -> bool:
+    """Whether a segment of a flow picked up midstream is MQTT: whole plausible packets that fill it exactly, one of
+    them a PUBLISH, SUBSCRIBE or UNSUBSCRIBE with a printable topic (a lone ping or acknowledgement is too short to
+    tell MQTT from chance)."""
+    n = len(buf)
+    i = 0
+    named = False
+    while i < n:
+        if verdict(buf, i, n, None, False) != ACCEPT:
+            return False
+        rl, body = fixed_header(buf, i, n)
+        end = body + rl
+        if end > n:
+            return False
+        ptype = buf[i] >> 4
+        if ptype == 3 or ptype == 8 or ptype == 10:
+            named = named or _printable_topic(buf, body if ptype == 3 else body + 2, end)
+        i = end
+    return named
 
 
 def find_header(buf: bytes, start: int, n: int, version: int | None) -> tuple[int, int]:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from appliance.detectors.alert_burst import AlertBurstDetector
+from appliance.detectors.auth_bruteforce import AuthBruteforceDetector
 from appliance.detectors.base import Detector
 from appliance.detectors.dns_sweep import DnsSweepDetector
+from appliance.detectors.ldap_recon import LdapReconDetector
 from appliance.detectors.new_device import NewDeviceDetector
 from appliance.detectors.recon_tools import ReconToolDetector
 from appliance.detectors.scan import ScanDetector
 from appliance.detectors.settings import DetectorSettings
 
-DETECTORS = (ScanDetector, DnsSweepDetector, ReconToolDetector, NewDeviceDetector, AlertBurstDetector)
+DETECTORS = (
+    ScanDetector,
+    DnsSweepDetector,
+    ReconToolDetector,
+    NewDeviceDetector,
+    AuthBruteforceDetector,
+    LdapReconDetector,
+    AlertBurstDetector,
+)
 
 
 def build_detectors(settings: DetectorSettings) -> list[Detector]:
@@ -22,5 +32,7 @@ def build_detectors(settings: DetectorSettings) -> list[Detector]:
         DnsSweepDetector(settings.dns_sweep),
         ReconToolDetector(),
         NewDeviceDetector(settings.new_device),
+        AuthBruteforceDetector(settings.auth_bruteforce),
+        LdapReconDetector(settings.ldap_recon),
         AlertBurstDetector(settings.alert_burst),
     ]

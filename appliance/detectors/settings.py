@@ -50,6 +50,28 @@ class NewDeviceSettings(_Strict):
     settle: float = Field(86400.0, ge=0)
 
 
+class AuthBruteforceSettings(_Strict):
+    """Failed authentications from one source. Defaults: 10 failures in 10 minutes (the SMB brute-force figure
+    Microsoft Defender for IoT documents); 5 distinct accounts for spraying; default account names on 3 hosts."""
+
+    window: float = Field(600.0, gt=0)
+    failures: int = Field(10, ge=2)
+    accounts: int = Field(5, ge=2)
+    default_hosts: int = Field(3, ge=2)
+    max_sources: int = Field(10_000, ge=16)
+
+
+class LdapReconSettings(_Strict):
+    """Directory reconnaissance over LDAP. Defaults: 2 broad kinds of object (users and privileged accounts, say)
+    within 10 minutes, or 1000 entries returned (the page size of Active Directory's MaxPageSize: a tool that
+    pages past it is reading the directory, not looking one thing up)."""
+
+    window: float = Field(600.0, gt=0)
+    categories: int = Field(2, ge=1)
+    entries: int = Field(1000, ge=1)
+    max_sources: int = Field(10_000, ge=16)
+
+
 class DetectorSettings(_Strict):
     """All detectors' settings; `suppress`: seconds of packet time in which a repeat alert is counted, not raised."""
 
@@ -59,3 +81,5 @@ class DetectorSettings(_Strict):
     dns_sweep: DnsSweepSettings = DnsSweepSettings()
     alert_burst: AlertBurstSettings = AlertBurstSettings()
     new_device: NewDeviceSettings = NewDeviceSettings()
+    auth_bruteforce: AuthBruteforceSettings = AuthBruteforceSettings()
+    ldap_recon: LdapReconSettings = LdapReconSettings()

@@ -36,6 +36,11 @@ def test_the_documented_defaults_are_the_code_defaults() -> None:
         f"after {s.new_device.settle:g} s of settling",
         f"{s.alert_burst.distinct_alerts} different alerts from one source in {s.alert_burst.window:g} s",
         f"(default {s.suppress:g})",
+        f"{s.auth_bruteforce.failures} failed authentications from one source in {s.auth_bruteforce.window:g} s",
+        f"failures for {s.auth_bruteforce.accounts} different accounts from one source",
+        f"default account names on {s.auth_bruteforce.default_hosts} hosts",
+        f"searches for {s.ldap_recon.categories} broad kinds of object in {s.ldap_recon.window:g} s",
+        f"{s.ldap_recon.entries} entries returned in {s.ldap_recon.window:g} s",
     ]
     for fact in facts:
         assert fact in text, fact

@@ -90,7 +90,8 @@ def test_311_session_every_packet_type() -> None:
                        "client_id": "sensor-1", "will_topic": "plant/status", "will_payload": "offline",
                        "username": "op"}  # fmt: skip
     assert events[2].fields == {"from_client": True, "qos": 0, "retain": False, "dup": False,
-                                "topic": "plant/line1/temp", "payload_len": 11, "payload": '{"t": 21.5}'}  # fmt: skip
+                                "topic": "plant/line1/temp", "payload_len": 11, "payload": '{"t": 21.5}',
+                                "payload_type": "json"}  # fmt: skip
     puback = events[4].fields
     assert puback == {"packet_id": 10, "matched": True, "request_ts": 4.0, "from_client": True, "qos": 1,
                       "retain": False, "topic": "plant/line1/cmd", "payload": '{"setpoint": 40}', "payload_len": 16,
@@ -187,14 +188,17 @@ def test_payload_preview_cap_and_binary_payloads() -> None:
     default = messages(run([(True, mv.publish("cam/1/jpeg", b"\xff\xd8\xff\xe0" + body, qos=0))]))[0].fields
     assert default["payload_len"] == 516 and default["payload"].startswith("\\xff\\xd8\\xff\\xe0\x00\x01")
     assert default["payload"].encode("utf-8", "backslashreplace").count(b"\\x") >= 4
+    assert default["payload_type"] == "jpeg"
 
     class Wide(MqttDecoder):
         payload_cap = 8
 
     dec = Wide(FLOW)
     assert messages(dec.feed(mv.publish("t", b"0123456789"), True, 1.0))[0].fields["payload"] == "01234567"
-    assert messages(run([(True, mv.publish("t", b"0123456789"))], payload_cap=3))[0].fields["payload"] == "012"
-    assert messages(run([(True, mv.publish("t", b""))]))[0].fields["payload"] == ""
+    narrow = messages(run([(True, mv.publish("t", b'{"v": 1}'))], payload_cap=3))[0].fields
+    assert (narrow["payload"], narrow["payload_type"]) == ('{"v', "json")  # the type still sees PEEK bytes
+    empty = messages(run([(True, mv.publish("t", b""))]))[0].fields
+    assert (empty["payload"], empty["payload_type"]) == ("", "empty")
 
 
 def test_oversized_message_is_decoded_from_its_start_and_skipped() -> None:
@@ -223,9 +227,27 @@ def test_probe_recognises_a_connect() -> None:
         assert MqttDecoder.probe(pkt, False)  # a flow picked up the wrong way round
     assert not MqttDecoder.probe(mv.connect("c", level=6), True)
     assert not MqttDecoder.probe(mv.connect("c", level=4, name="MQIsdp"), True)
-    for other in (mv.connack(0), mv.publish("a/b", b"x" * 20), mv.pingreq(), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc",
+    for other in (mv.connack(0), mv.pingreq(), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc",
                   b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x10\x0c\x00\x04MQTX\x04\x02\x00\x3c\x00\x00",
                   mv.connect("c")[:9]):
+        assert not MqttDecoder.probe(other, True), other
+
+
+def test_probe_recognises_a_flow_picked_up_midstream() -> None:
+    """Whole packets filling the segment, one of them naming a printable topic (as nDPI finds coap_mqtt's flows)."""
+    named = [mv.publish("a/b", b"x" * 20), mv.publish("plant/t", b"", qos=1, pid=7) + mv.ack(4, 6),
+             mv.ack(4, 6) + mv.publish("Bus17Cmd", b'{"m": 1}', qos=1, pid=2), mv.subscribe(3, [("plant/#", 1)]),
+             mv.unsubscribe(4, ["plant/#"]), mv.publish("température", b"21")]  # fmt: skip
+    for pkt in named:
+        assert MqttDecoder.probe(pkt, True) and MqttDecoder.probe(pkt, False), pkt
+    too_weak = [mv.pingreq(), mv.pingresp(), mv.ack(4, 6), mv.ack(4, 6) + mv.ack(7, 9), mv.connack(0),
+                mv.disconnect(), mv.suback(3, [1])]
+    not_mqtt = [mv.publish("a/b", b"x" * 20)[:-1], mv.publish("a/b", b"x" * 20) + b"\x00",  # not whole packets
+                mv.publish("a/#", b"1"), mv.publish("a\x00b", b"1"), mv.publish("a\x07b", b"1"),  # wildcard, NUL, BEL
+                mv.publish(b"\xff\xfe", b"1"), mv.publish("", b"1"), mv.publish("t", b"1", qos=3, pid=1),
+                mv.publish("t", b"1", qos=1, pid=0), b"0\x05\x00\x09abc", bytes(range(48, 80)),
+                b"200 OK\r\n", b"\x30\x82\x01\x00" + bytes(256)]  # fmt: skip
+    for other in too_weak + not_mqtt:
         assert not MqttDecoder.probe(other, True), other
 
 
@@ -241,6 +263,11 @@ def test_roles_from_ports_and_from_direction_specific_packets() -> None:
     assert [(e.op, e.kind) for e in messages(events)] == [("pingresp", "response"), ("pingreq", "request"),
                                                           ("publish", "response"), ("puback", "request")]
     assert events[3].fields["from_client"] is False
+    midstream = FlowId("Cmid", "10.3.0.5", 17501, "10.3.0.20", 53524, "tcp")  # the broker's packet seen first
+    events = messages(run([(True, mv.publish("Bus17Cmd", b"1", qos=1, pid=2)), (False, mv.ack(4, 2))], midstream))
+    assert [(e.op, e.kind, e.src) for e in events] == [("publish", "response", "10.3.0.5"),
+                                                       ("puback", "request", "10.3.0.20")]  # fmt: skip
+    assert events[0].fields["from_client"] is False
 
 
 def test_qos2_steps_and_incomplete_transactions_at_close() -> None:

@@ -22,7 +22,8 @@ COLUMNS = {
     PUBLISH_LOG: [*ID, "from_client", "retain", "qos", "status", "topic", "payload", "payload_len"],
     SUBSCRIBE_LOG: [*ID, "action", "topics", "qos_levels", "granted_qos_level", "ack"],
 }
-PUBLISH = {"from_client": True, "qos": 1, "retain": False, "topic": "plant/cmd", "payload": "go", "payload_len": 2}
+PUBLISH: dict[str, Any] = {"from_client": True, "qos": 1, "retain": False, "topic": "plant/cmd", "payload": "go",
+                           "payload_len": 2}
 
 
 def row(op: str, kind: str = "response", **fields: Any) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def test_publish_rows_when_the_transaction_ends() -> None:
 
 
 def test_subscribe_rows() -> None:
-    sub = {"topics": ["a/#", "b"], "qos_levels": [1, 2]}
+    sub: dict[str, Any] = {"topics": ["a/#", "b"], "qos_levels": [1, 2]}
     ((log, out),) = log_rows(row("suback", packet_id=4, granted_qos=[1, 0x80], matched=True, request_ts=6.0, **sub))
     assert log == SUBSCRIBE_LOG and list(out) == COLUMNS[SUBSCRIBE_LOG]
     assert (out["ts"], out["action"], out["granted_qos_level"], out["ack"]) == (6.0, "MQTT::SUBSCRIBE", 1, True)

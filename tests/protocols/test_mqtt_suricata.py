@@ -141,10 +141,11 @@ class Checker:
         self.checks: list[dict[str, Any]] = spec.get("checks", [])
         self.rules = _rules(test)
         size, self.cap = _config(test)
+        cap = self.cap
 
         class Configured(MqttDecoder):
             max_message_size = size if size is not None else MqttDecoder.max_message_size
-            payload_cap = self_cap if (self_cap := self.cap) is not None else 1 << 20
+            payload_cap = cap if cap is not None else 1 << 20
 
         self.replay = Replay(_pcap(test, spec), Configured)
         oversized: dict[int, int] = {}
