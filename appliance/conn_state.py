@@ -85,7 +85,7 @@ class Conn:
 
     __slots__ = (
         "closed_at", "decoder", "dname", "done", "dstate", "fid", "hist", "last_ts", "missed", "n", "orig",
-        "orig_mac", "proto", "resp", "resp_mac", "sched", "service", "ts", "vlans",
+        "orig_mac", "proto", "raw", "resp", "resp_mac", "sched", "service", "ts", "vlans",
     )
 
     decoder: Decoder | None
@@ -110,6 +110,7 @@ class Conn:
         self.done = False
         self.orig_mac = self.resp_mac = b""
         self.vlans: tuple[int, ...] = ()
+        self.raw: bytes | None = None  # the raw-bytes key of an IPv4 TCP/UDP connection (appliance.flow_frames)
 
 
 def new_uid(rng: random.Random) -> str:

@@ -17,6 +17,9 @@
   (late ACKs still join it), others after `tcp_idle`/`udp_idle`/`icmp_idle` s without packets; timers are
   checked once per second of packet time. A SYN on a closed 5-tuple (or with another initial sequence) starts a
   new connection. Beyond `max_flows` live connections the least recently active one is evicted.
+- The pipeline hands Ethernet frames to `frame` first (appliance/flow_frames.py): a frame of a known IPv4
+  connection that changes no state is accounted from its bytes, without a Packet; anything else comes back to
+  the Dissector and `process`, with the same result.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ from appliance.conn_state import (
     note_gap,
     note_rxmit,
 )
+from appliance.flow_frames import FrameFastPath
 from appliance.model import LLC, TRANSPORT_NAMES, Flow, FlowId, Packet, ProtocolEvent
-from appliance.reassembly import DONE, HALF_SPACE, MASK, TcpStreams
+from appliance.reassembly import DONE, HALF_SPACE, MASK
 from protocols.base import WEIRD, Decoder, DecoderFactory, weird
 
 __all__ = ["FlowTable"]
@@ -53,7 +57,7 @@ _NONE: frozenset[int] = frozenset()
 _CHECK_EVERY = 1.0  # seconds of packet time between timer checks
 
 
-class FlowTable(TcpStreams):
+class FlowTable(FrameFastPath):
     """Live connections by 5-tuple: TCP reassembly, decoder dispatch, timeouts and conn records."""
 
     def __init__(
@@ -86,6 +90,8 @@ class FlowTable(TcpStreams):
         self.probe_limit = max(1, probe_limit)
         self._rng = random.Random(uid_seed)
         self._halves: dict[tuple[str, int, str, int, int], Half] = {}
+        self._fast_tcp: dict[bytes, Half] = {}  # the same halves by raw IPv4 frame bytes (appliance.flow_frames)
+        self._fast_udp: dict[bytes, Half] = {}
         self._live: dict[int, Conn] = {}
         self._timers: list[tuple[float, int, Conn]] = []
         self._lru: list[tuple[float, int, Conn]] | None = None
@@ -259,6 +265,8 @@ class FlowTable(TcpStreams):
         sender = conn.resp if flip else conn.orig
         self._halves[(src, sport, dst, dport, proto)] = sender
         self._halves[(dst, dport, src, sport, proto)] = sender.peer
+        if proto == 6 or proto == 17:
+            self._index_raw(sender, proto, src, sport, dst, dport)
         if flip:
             conn.hist = "^"
             conn.orig_mac, conn.resp_mac = pkt.dst_mac, pkt.src_mac
@@ -405,6 +413,8 @@ class FlowTable(TcpStreams):
         fid = conn.fid
         self._halves.pop((fid.orig_h, fid.orig_p, fid.resp_h, fid.resp_p, conn.proto), None)
         self._halves.pop((fid.resp_h, fid.resp_p, fid.orig_h, fid.orig_p, conn.proto), None)
+        if conn.raw is not None:
+            self._unindex_raw(conn)
         del self._live[conn.n]
         for half in (conn.orig, conn.resp):
             self._close_holes(half, ts)

@@ -55,6 +55,7 @@ from appliance.bacnet_assets import (
     network_of,
 )
 from appliance.hostnames import CLIENT_SOURCES, HOSTNAME_PROTOCOLS, hostname_facts
+from appliance.inventory_repeat import RepeatMemo
 from appliance.model import EXCEPTION, REQUEST, RESPONSE, WEIRD, Asset, Flow, ProtocolEvent, routed_address
 from appliance.mqtt_assets import BROKER_PROTOCOL, MqttInventory, learn_wire
 from appliance.zones import ZoneMap
@@ -80,6 +81,7 @@ class AssetInventory(MqttInventory):
         self._op_class = op_class
         self._op_classes: dict[tuple[str, str], str] = {}
         self._bacnet_ops: dict[str, tuple[tuple[str, str], int]] = {}
+        self._repeats = RepeatMemo(self)
 
     # ---- input ----
 
@@ -122,6 +124,8 @@ class AssetInventory(MqttInventory):
 
     def on_event(self, ev: ProtocolEvent) -> None:
         """Learn from one protocol event: the sender's roles, unit ids, peers, activity and FC43 identity."""
+        if self._repeats.hit(ev):  # a Modbus/BACnet event like one learnt already: only times and counters move
+            return
         if ev.protocol == BROKER_PROTOCOL:  # the broker session's view: no flow, its own vocabulary
             self._on_broker(ev)
             return

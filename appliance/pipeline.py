@@ -121,6 +121,7 @@ class Pipeline:
         stats = self.stats
         dissect = self.dissector.dissect
         process = self.flows.process
+        frame = self.flows.frame
         packets = stats.packets
         nbytes = stats.bytes
         last_ts = first_ts = stats.first_packet_ts
@@ -138,9 +139,10 @@ class Pipeline:
                     last_ts = ts
                     packets += 1
                     nbytes += wire_len
-                    pkt = dissect(linktype, ts, data, wire_len)
-                    if pkt is not None:
-                        process(pkt)
+                    if linktype != 1 or not frame(ts, data):  # Ethernet frames of known flows: no Packet
+                        pkt = dissect(linktype, ts, data, wire_len)
+                        if pkt is not None:
+                            process(pkt)
                 if packets >= next_report:
                     next_report = packets + every
                     if self._inbox:
