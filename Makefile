@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System tools the tests and the demo use: tshark/capinfos (peer decoder and packet counts), promtool and prometheus,
-# mosquitto, tcpdump, setpriv (util-linux, capability tests), ip (iproute2).
-APT_PACKAGES := tshark tcpdump prometheus mosquitto mosquitto-clients iproute2 util-linux libcap2-bin
-SYSTEM_TOOLS := tshark capinfos tcpdump promtool prometheus mosquitto ip setpriv
+# mosquitto (and mosquitto_passwd), tcpdump, setpriv (util-linux, capability tests), ip (iproute2), openssl (test CAs).
+APT_PACKAGES := tshark tcpdump prometheus mosquitto mosquitto-clients iproute2 util-linux libcap2-bin openssl
+SYSTEM_TOOLS := tshark capinfos tcpdump promtool prometheus mosquitto mosquitto_passwd ip setpriv openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= out/demo
 DEMO_CONFIG := simulators/profiles/demo-zones.yml

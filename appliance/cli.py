@@ -58,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         parents=[common],
-        help="monitor a live interface until SIGTERM/SIGINT",
-        description="Capture on a live interface (needs CAP_NET_RAW), decode, log, keep the inventory and serve "
-        "Prometheus metrics until SIGTERM or SIGINT.",
+        help="monitor a live interface and/or an MQTT broker until SIGTERM/SIGINT",
+        description="Capture on a live interface (needs CAP_NET_RAW) and/or hold a read-only session with the MQTT "
+        "broker of the config's broker section, decode, log, keep the inventory and serve Prometheus metrics until "
+        "SIGTERM or SIGINT. With a broker and no interface, only the broker session runs.",
     )
     run.add_argument("--interface", "-i", help="interface to capture on (default: capture.interface from the config)")
     run.add_argument(

@@ -26,6 +26,7 @@ from appliance.tables import asset_rows, render_table
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # a configuration that cannot be used, as cli.main reports config errors
 
 
 @dataclass
@@ -128,38 +129,51 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
 
 
 def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> int:
-    """Monitor a live interface until SIGTERM/SIGINT, serving /metrics, then flush and exit."""
+    """Monitor a live interface and/or an MQTT broker until SIGTERM/SIGINT, serving /metrics, then flush and exit."""
     from prometheus_client import CollectorRegistry
 
+    from appliance.broker import BrokerSession, BrokerSettings, BrokerSetupError, TickSource, prepare
     from appliance.capture.live import LiveCapture
     from appliance.export.prometheus import OtwatchCollector
     from appliance.export.web import start_web
 
     interface = args.interface or config.capture.interface
-    if not interface:
-        return _fail("no interface: give --interface IFACE or capture.interface in the config")
+    broker: BrokerSettings | None = None
+    if config.broker is not None:
+        try:
+            broker = prepare(config.broker)
+        except BrokerSetupError as exc:
+            print(f"otwatch: config {args.config}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not interface and broker is None:
+        return _fail("no interface: give --interface IFACE or capture.interface in the config (or a broker section)")
     listen = args.listen or config.web.listen_address
     try:
         parse_listen_address(listen)
     except ValueError as exc:
         return _fail(f"--web.listen-address: {exc}")
     cc = config.capture
-    try:
-        capture = LiveCapture(
-            interface,
-            snaplen=cc.snaplen,
-            block_size=cc.ring_block_size,
-            block_count=cc.ring_block_count,
-            promisc=cc.promiscuous,
-            tick_ms=500,
-        )
-    except (OSError, ValueError) as exc:
-        return _fail(str(exc))
+    source: LiveCapture | TickSource
+    if interface:
+        try:
+            source = LiveCapture(
+                interface,
+                snaplen=cc.snaplen,
+                block_size=cc.ring_block_size,
+                block_count=cc.ring_block_count,
+                promisc=cc.promiscuous,
+                tick_ms=500,
+            )
+        except (OSError, ValueError) as exc:
+            return _fail(str(exc))
+    else:
+        source = TickSource(0.5)  # broker only: ticks let the pipeline drain the session's events
     store = _open_store(state_dir)
     inventory = _load_inventory(config, store)
     log_dir = args.log_dir or config.log_dir or state_dir / "logs"
     pipeline = Pipeline(config, log_dir, inventory)
     published = Published(pipeline.stats.snapshot(), inventory.snapshot())
+    session = BrokerSession(broker, pipeline.submit) if broker is not None else None
 
     registry = CollectorRegistry()
     registry.register(
@@ -169,21 +183,22 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
             op_class,
             {"version": otwatch_version()},
             max_asset_series=config.metrics.max_asset_series,
+            broker_fn=session.health if session is not None else None,
         )
     )
     try:
         server = start_web(listen, registry)
     except OSError as exc:
-        capture.close()
+        source.close()
         return _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     stop = StopFlag()
     stop.install()
 
-    def stop_capture_on_signal() -> None:
+    def stop_source_on_signal() -> None:
         stop.event.wait()
-        capture.stop()
+        source.stop()
 
-    threading.Thread(target=stop_capture_on_signal, name="otwatch-stop", daemon=True).start()
+    threading.Thread(target=stop_source_on_signal, name="otwatch-stop", daemon=True).start()
     last_publish = last_save = time.monotonic()
 
     def tick(_packets: int) -> None:
@@ -198,11 +213,18 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
             last_save = now
 
     tune_gc()
-    print(f"otwatch: capturing on {interface}, metrics on {listen}", file=sys.stderr, flush=True)
+    what = [f"capturing on {interface}"] if interface else []
+    if broker is not None:
+        what.append(f"read-only session with broker {broker.address}")
+    print(f"otwatch: {', '.join(what)}, metrics on {listen}", file=sys.stderr, flush=True)
+    if session is not None:
+        session.start()
     try:
-        pipeline.run(capture, progress=tick, every=256, should_stop=stop.is_set)
+        pipeline.run(source, progress=tick, every=256, should_stop=stop.is_set)
     finally:
-        capture.close()
+        source.close()
+        if session is not None:
+            session.stop()
         pipeline.finish()
         store.save_assets(inventory.snapshot(), removed=inventory.take_removed())
         store.close()

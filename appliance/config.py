@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 DEFAULT_STATE_DIR = Path("/var/lib/otwatch")
 DEFAULT_LISTEN = ":9847"
@@ -86,6 +87,92 @@ class MetricsConfig(_Strict):
     max_asset_series: int = Field(5000, ge=0)
 
 
+class BrokerTlsConfig(_Strict):
+    """TLS towards the MQTT broker: the CA that signs its certificate, an optional client certificate."""
+
+    ca_file: Path | None = None  # None: the system's trusted CAs
+    cert_file: Path | None = None
+    key_file: Path | None = None  # None: the key is in cert_file
+    insecure_skip_verify: bool = False
+
+    @field_validator("key_file")
+    @classmethod
+    def _key_needs_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("cert_file") is None:
+            raise ValueError("a client key needs broker.tls.cert_file too")
+        return value
+
+
+def _default_client_id() -> str:
+    return f"otwatch-{socket.gethostname()}"
+
+
+def _valid_filter(topic: str) -> str:
+    """Check an MQTT topic filter: `#` only as the last level, `+` only as a whole level."""
+    if not topic:
+        raise ValueError("a topic filter cannot be empty")
+    levels = topic.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise ValueError(f"{topic!r}: '#' must be a whole level and the last one")
+        if "+" in level and level != "+":
+            raise ValueError(f"{topic!r}: '+' must be a whole level")
+    return topic
+
+
+class BrokerConfig(_Strict):
+    """A read-only session with the site's MQTT broker (subscribe only, never publish)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)  # default 8883 when tls is set
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    client_id: str = Field(default_factory=_default_client_id, min_length=1, max_length=65535)
+    username: str | None = None
+    password_file: Path | None = None  # read at start; the password is never logged or shown
+    tls: BrokerTlsConfig | None = None
+    keepalive: int = Field(60, ge=5, le=65535)
+    reconnect_min_seconds: int = Field(1, ge=1, le=3600)
+    reconnect_max_seconds: int = Field(60, ge=1, le=86400)
+    topics: list[str] = Field(default_factory=lambda: ["#", "$SYS/#"], min_length=1)
+    qos: int = Field(2, ge=0, le=2)  # the highest QoS asked for: a message shows min(publisher's QoS, this)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "port" not in data and data.get("tls") is not None:
+            return {**data, "port": 8883}
+        return data
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_text(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads `protocol: 5` as a number
+            return "5" if value == 5 else str(value)
+        return value
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_needs_user(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not info.data.get("username"):
+            raise ValueError("a password needs broker.username too (MQTT sends a password only with a user name)")
+        return value
+
+    @field_validator("reconnect_max_seconds")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("reconnect_min_seconds")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least broker.reconnect_min_seconds ({low})")
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _valid_topics(cls, value: list[str]) -> list[str]:
+        for topic in value:
+            _valid_filter(topic)
+        return value
+
+
 class Config(_Strict):
     """The whole otwatch configuration."""
 
@@ -98,6 +185,7 @@ class Config(_Strict):
     web: WebConfig = WebConfig()
     inventory: InventoryConfig = InventoryConfig()
     metrics: MetricsConfig = MetricsConfig()
+    broker: BrokerConfig | None = None
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:

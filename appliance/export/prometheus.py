@@ -6,7 +6,8 @@ vanishes from the next scrape. Labels stay low-cardinality: protocol, operation 
 weird name, skip reason; never register addresses or free text. Per-asset series (`otwatch_asset_info`,
 `otwatch_asset_last_seen_timestamp_seconds`) are capped at `max_asset_series` assets, most recently seen
 first; the rest are counted in `otwatch_asset_series_dropped_total` (summed over scrapes: a rising rate means
-the cap is biting).
+the cap is biting). The broker session's families (`otwatch_broker_*`) appear only when a broker is configured
+(`broker_fn` given).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from appliance.broker_health import BrokerHealth
 from appliance.model import Asset
 from appliance.stats import StatsSnapshot
 
@@ -54,8 +56,10 @@ class OtwatchCollector(Collector):
         *,
         max_asset_series: int = DEFAULT_MAX_ASSET_SERIES,
         clock: Callable[[], float] = time.perf_counter,
+        broker_fn: Callable[[], BrokerHealth] | None = None,
     ) -> None:
         self._stats_fn = stats_fn
+        self._broker_fn = broker_fn
         self._assets_fn = assets_fn
         self._op_class_fn = op_class_fn
         self._info = {k: label_value(v) for k, v in sorted(info.items())}
@@ -67,7 +71,10 @@ class OtwatchCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """The families this collector yields, without samples: registering calls no snapshot function."""
-        return iter(self._families().values())
+        families = list(self._families().values())
+        if self._broker_fn is not None:
+            families.extend(self._broker_families().values())
+        return iter(families)
 
     def _op_class(self, protocol: str, op: str) -> str:
         key = (protocol, op)
@@ -126,6 +133,42 @@ class OtwatchCollector(Collector):
                         labels=[]),
         }
 
+    @staticmethod
+    def _broker_families() -> dict[str, Any]:
+        c, g = CounterMetricFamily, GaugeMetricFamily
+        return {
+            "up": g("otwatch_broker_session_up", "Whether the MQTT broker session is established (1) or not (0).",
+                    labels=[]),
+            "reconnects": c(
+                "otwatch_broker_session_reconnects",
+                "MQTT broker sessions established again after one was lost.", labels=[],
+            ),
+            "failures": c(
+                "otwatch_broker_connect_failures",
+                "MQTT broker connection attempts that failed (TCP/TLS, or the broker refused the CONNECT).",
+                labels=[],
+            ),
+            "messages": c(
+                "otwatch_broker_messages", "Messages received from the MQTT broker, $SYS topics (sys) or other (data).",
+                labels=["type"],
+            ),
+            "last_message": g(
+                "otwatch_broker_last_message_timestamp_seconds",
+                "Wall-clock time of the newest message from the MQTT broker (0 before the first).", labels=[],
+            ),
+        }
+
+    def _add_broker(self, broker_fn: Callable[[], BrokerHealth]) -> Iterator[Metric]:
+        health = broker_fn()
+        f = self._broker_families()
+        f["up"].add_metric([], 1 if health.up else 0)
+        f["reconnects"].add_metric([], health.reconnects)
+        f["failures"].add_metric([], health.connect_failures)
+        f["messages"].add_metric(["data"], health.messages_data)
+        f["messages"].add_metric(["sys"], health.messages_sys)
+        f["last_message"].add_metric([], health.last_message_ts)
+        return iter(f.values())
+
     def collect(self) -> Iterator[Metric]:
         """Build every family from the current stats and asset snapshots."""
         start = self._clock()
@@ -154,6 +197,8 @@ class OtwatchCollector(Collector):
         f["last_packet"].add_metric([], stats.last_packet_ts)
         f["build"].add_metric([], self._info)
         yield from (fam for key, fam in f.items() if key != "scrape")
+        if self._broker_fn is not None:
+            yield from self._add_broker(self._broker_fn)
         f["scrape"].add_metric([], max(0.0, self._clock() - start))
         yield f["scrape"]
 
