@@ -6,8 +6,9 @@ topic filters it subscribes to. What a broker relays to subscribers (kind `respo
 
 From the broker session (protocol `mqtt_broker`, appliance/broker.py; events carry no flow): `session_up` makes the
 broker an asset with the MQTT server role; `client_connected` (mosquitto's `$SYS/broker/log` lines) makes the client
-an asset by its IP with its client id and username, a client of the broker; `publish` with a known publisher (src)
-credits the topic and payload type to it; `broker_info` gives the broker's product and version (`$SYS`).
+an asset by its IP with its client id and username, a client of the broker; `client_subscribed` adds the topic
+filter it subscribed to; `publish` with a known publisher (src) credits the topic and payload type to it;
+`broker_info` gives the broker's product and version (`$SYS`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ def _text(value: Any) -> str:
 
 
 def learn_client_packet(rec: AssetRecord, ev: ProtocolEvent) -> None:
-    """A packet an MQTT client sent (wire or broker session): its ids, topics and payload types."""
+    """A packet an MQTT client sent (wire or broker session): its ids, topics and payload types.
+
+    Payload types count the wire's PUBLISHes; the broker session, which often sees the same messages, only marks a
+    type the wire never showed for the asset (count 1), so that a mirrored and relayed publish is not counted twice.
+    """
     f = ev.fields
     op = ev.op
     if op == "publish":
@@ -38,7 +43,14 @@ def learn_client_packet(rec: AssetRecord, ev: ProtocolEvent) -> None:
             rec.mqtt_published.add(topic)
         kind = f.get("payload_type")
         if isinstance(kind, str):
-            rec.mqtt_payload_types[kind] += 1
+            if ev.protocol != BROKER_PROTOCOL:
+                rec.mqtt_payload_types[kind] += 1
+            elif not rec.mqtt_payload_types.get(kind):
+                rec.mqtt_payload_types[kind] = 1
+    elif op == "client_subscribed":  # the broker session's view of a SUBSCRIBE (mosquitto `log_type subscribe`)
+        topic = _text(f.get("topic"))
+        if topic:
+            add_bounded(rec.mqtt_subscribed, (topic,), MAX_TOPICS)
     elif op == "connect" or op == "client_connected":
         client_id = _text(f.get("client_id"))
         if client_id:

@@ -95,8 +95,44 @@ def _subscribe(row: Row, op: str, ack: bool) -> Rows:
     return [(SUBSCRIBE_LOG, out)]
 
 
+_SENT_BY_SUBJECT = frozenset({"publish", "subscribe", "unsubscribe"})  # else an answer: its dst sent the request
+_V5_DETAILS = ("reason_code", "reason")
+
+
+def _extras(rows: Rows, row: Row) -> Rows:
+    """After Zeek's columns: the true src/dst of the message the row is about (the CONNECT's, PUBLISH's or
+    SUBSCRIBE's sender first), the username of a connect row, and the v5 details of the message that ended the
+    transaction (reason code, `properties.*`)."""
+    if not rows:
+        return rows
+    src, dst = row.get("src"), row.get("dst")
+    if row.get("op") not in _SENT_BY_SUBJECT:
+        src, dst = dst, src
+    for log, out in rows:
+        if src is not None:
+            out["src"] = src
+        if dst is not None:
+            out["dst"] = dst
+        if log == CONNECT_LOG and row.get("username") is not None:
+            out["username"] = row["username"]
+        if row.get("proto_version") == "5.0" or any(k.startswith("properties.") for k in row):
+            for key in _V5_DETAILS:
+                if row.get(key) is not None:
+                    out[key] = row[key]
+            for key, value in row.items():
+                if key.startswith("properties."):
+                    out[key] = value
+    return rows
+
+
 def log_rows(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Zeek's MQTT rows (log name, row) for one mqtt.jsonl row; [] when Zeek writes none for it."""
+    """Zeek's MQTT rows (log name, row) for one mqtt.jsonl row, then the true src/dst and v5 details; [] when Zeek
+    writes none for it."""
+    return _extras(_zeek_rows(row), row)
+
+
+def _zeek_rows(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Zeek's columns only."""
     op = row.get("op")
     if op == "publish":
         if row.get("kind") == "notice":

@@ -134,3 +134,15 @@ def test_tokens_and_version_text() -> None:
     assert {"cam", "cam03", "node-red", "node", "red"} <= tokens("Node-RED/cam03")
     assert broker_version("mosquitto version 2.0.11") == ("mosquitto", "2.0.11")
     assert broker_version("EMQX 5.1") == ("EMQX 5.1", "")
+
+
+def test_the_session_does_not_double_count_what_the_wire_saw_and_adds_subscriptions() -> None:
+    inv = AssetInventory()
+    session(inv, CAM, "cam-1", ("cams/1/snapshot", "jpeg"), ("cams/1/snapshot", "jpeg"))
+    inv.on_event(broker_event("client_connected", CAM, T0 + 5, client_id="cam-1"))
+    inv.on_event(broker_event("publish", CAM, T0 + 6, topic="cams/1/snapshot", payload_type="jpeg"))
+    inv.on_event(broker_event("publish", CAM, T0 + 7, topic="cams/1/status", payload_type="json"))
+    inv.on_event(broker_event("client_subscribed", CAM, T0 + 8, client_id="cam-1", topic="cams/1/cmd/#", qos=1))
+    cam = by_ip(inv)[CAM]
+    assert cam.mqtt_payload_types == (("jpeg", 2), ("json", 1))
+    assert cam.mqtt_topics_subscribed == ("cams/1/cmd/#",)
