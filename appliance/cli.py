@@ -134,13 +134,15 @@ def summary_lines(summary: dict[str, object]) -> list[str]:
     """Render a replay summary as short human-readable lines."""
     events = summary["events_by_protocol"]
     assets = summary["assets_by_category"]
-    assert isinstance(events, dict) and isinstance(assets, dict)
+    alerts = summary.get("alerts_by_severity", {})
+    assert isinstance(events, dict) and isinstance(assets, dict) and isinstance(alerts, dict)
     lines = [
         f"packets      {summary['packets']:,} ({summary['bytes']:,} bytes)",
         f"flows        {summary['flows']:,}",
         "events       " + (", ".join(f"{p} {n:,}" for p, n in sorted(events.items())) or "none"),
         "assets       " + (", ".join(f"{c} {n}" for c, n in sorted(assets.items())) or "none"),
         f"weird        {summary['weird']:,}",
+        "alerts       " + (", ".join(f"{k} {n}" for k, n in sorted(alerts.items())) or "none"),
         f"skipped      {summary['skipped']:,} frames not decoded (unsupported link/ethertype, fragments, ...)",
         f"time         {summary['seconds']:.2f} s, {summary['packets_per_second']:,.0f} packets/s",
     ]

@@ -72,6 +72,14 @@ def _load_inventory(config: Config, store: Store) -> AssetInventory:
     return inventory
 
 
+def _alerts_by_severity(alerts: Counter[tuple[str, str, str]]) -> dict[str, int]:
+    """Alerts raised, by severity (for the summary)."""
+    out: Counter[str] = Counter()
+    for (_detector, _note, severity), n in alerts.items():
+        out[severity] += n
+    return dict(sorted(out.items()))
+
+
 def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) -> int:
     """Decode a capture file into JSONL logs, update the stored inventory, print a summary."""
     try:
@@ -113,6 +121,7 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
         "events_by_protocol": dict(sorted(events.items())),
         "assets_by_category": dict(sorted(Counter(a.category for a in assets).items())),
         "weird": sum(stats.weird.values()),
+        "alerts_by_severity": _alerts_by_severity(stats.alerts),
         "skipped": sum(pipeline.dissector.skipped.values()),
         "seconds": seconds,
         "packets_per_second": stats.packets / seconds if seconds > 0 else 0.0,

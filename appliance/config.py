@@ -11,6 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from appliance.detectors.settings import DetectorSettings
+
 DEFAULT_STATE_DIR = Path("/var/lib/otwatch")
 DEFAULT_LISTEN = ":9847"
 
@@ -186,6 +188,7 @@ class Config(_Strict):
     inventory: InventoryConfig = InventoryConfig()
     metrics: MetricsConfig = MetricsConfig()
     broker: BrokerConfig | None = None
+    detectors: DetectorSettings = DetectorSettings()
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:

@@ -7,9 +7,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from appliance.alert import Alert
 from appliance.capture.dissect import Dissector
 from appliance.capture.live import TICK
 from appliance.config import Config
+from appliance.detectors import build_detectors
+from appliance.detectors.engine import DetectorEngine
 from appliance.export.jsonl import DetailLines, DetailRows, JsonlLogs
 from appliance.flows import FlowTable
 from appliance.inventory import AssetInventory
@@ -17,6 +20,7 @@ from appliance.model import WEIRD, Flow, ProtocolEvent
 from appliance.stats import PipelineStats
 from appliance.zones import Zone, ZoneMap
 from protocols import DECODERS
+from protocols.base import DecoderFactory
 
 Frame = tuple[int, float, bytes, int]
 
@@ -35,20 +39,20 @@ def op_class(protocol: str, op: str) -> str:
     return table.get(op, "other") if table is not None else "other"
 
 
-def detail_logs() -> dict[str, DetailRows]:
-    """The detail-log splitters of the registered decoders (a decoder class's optional `log_rows`)."""
+def detail_logs(decoders: list[DecoderFactory] | None = None) -> dict[str, DetailRows]:
+    """The detail-log splitters of the decoders (the registered ones by default; a class's optional `log_rows`)."""
     out: dict[str, DetailRows] = {}
-    for decoder in DECODERS:
+    for decoder in DECODERS if decoders is None else decoders:
         split = getattr(decoder, "log_rows", None)
         if split is not None:
             out[decoder.name] = split
     return out
 
 
-def detail_lines() -> dict[str, DetailLines]:
-    """The encoded detail-log splitters of the registered decoders (a decoder class's optional `log_lines`)."""
+def detail_lines(decoders: list[DecoderFactory] | None = None) -> dict[str, DetailLines]:
+    """The encoded detail-log splitters of the decoders (the registered ones by default; optional `log_lines`)."""
     out: dict[str, DetailLines] = {}
-    for decoder in DECODERS:
+    for decoder in DECODERS if decoders is None else decoders:
         split = getattr(decoder, "log_lines", None)
         if split is not None:
             out[decoder.name] = split
@@ -58,20 +62,36 @@ def detail_lines() -> dict[str, DetailLines]:
 class Pipeline:
     """Owns the dissector, FlowTable, inventory and logs; every method runs on the one pipeline thread."""
 
-    def __init__(self, config: Config, log_dir: Path | None, inventory: AssetInventory | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        log_dir: Path | None,
+        inventory: AssetInventory | None = None,
+        *,
+        decoders: list[DecoderFactory] | None = None,
+    ) -> None:
         self.config = config
         self.stats = PipelineStats()
         self.dissector = Dissector()
         self.logs = (
-            JsonlLogs(log_dir, detail_logs=detail_logs(), detail_lines=detail_lines()) if log_dir is not None else None
+            JsonlLogs(log_dir, detail_logs=detail_logs(decoders), detail_lines=detail_lines(decoders))
+            if log_dir is not None
+            else None
         )
         self.inventory = inventory if inventory is not None else AssetInventory(zone_map(config))
         self.lock = threading.Lock()  # held while the pipeline mutates state that snapshot readers copy
         # events from other threads (the MQTT broker session): queued by submit(), handled on the pipeline thread
         self._inbox: deque[ProtocolEvent] = deque()
         fc = config.flows
+        # the judge layer: detectors read the inventory as it was before each event (they run first)
+        settings = config.detectors
+        self.detectors = DetectorEngine(
+            build_detectors(settings), self._on_alert, suppress=settings.suppress, inventory=self.inventory
+        )
+        self._judge = self.detectors.on_event
+        self._judge_flow = self.detectors.on_flow
         self.flows = FlowTable(
-            DECODERS,
+            DECODERS if decoders is None else decoders,
             self._on_event,
             self._on_flow,
             max_flows=fc.max_flows,
@@ -89,7 +109,13 @@ class Pipeline:
             stats.weird[(ev.protocol, ev.op)] += 1
         if self.logs is not None:
             self.logs.write_event(ev)
+        self._judge(ev)
         self.inventory.on_event(ev)
+
+    def _on_alert(self, alert: Alert) -> None:
+        self.stats.alerts[(alert.detector, alert.note, alert.severity)] += 1
+        if self.logs is not None:
+            self.logs.write_alert(alert)
 
     def submit(self, ev: ProtocolEvent) -> None:
         """Queue an event from another thread (thread-safe); the pipeline thread logs it and feeds the inventory."""
@@ -107,6 +133,7 @@ class Pipeline:
     def _on_flow(self, flow: Flow) -> None:
         if self.logs is not None:
             self.logs.write_flow(flow)
+        self._judge_flow(flow)
         self.inventory.on_flow(flow)
 
     def run(
@@ -131,6 +158,7 @@ class Pipeline:
                 if linktype == TICK:  # a live capture's periodic wake-up: on an idle link, time still passes
                     next_report = packets
                     self.flows.expire(ts)
+                    self.detectors.tick(ts)
                     if self._inbox:
                         self.drain()
                 else:

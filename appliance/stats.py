@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 # Operation classes for the activity metrics: what a protocol operation does to a device.
-OP_CLASSES = ("read", "write", "command", "discovery", "diagnostic", "other")
+OP_CLASSES = ("read", "write", "command", "discovery", "diagnostic", "auth", "other")
 
 
 @dataclass(slots=True)
@@ -22,6 +22,7 @@ class PipelineStats:
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> frames not decoded (linktype, ethertype...)
     events: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (protocol, op, kind) -> n
     weird: Counter[tuple[str, str]] = field(default_factory=Counter)  # (protocol, name) -> n
+    alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (detector, note, severity) -> raised
     flows_total: int = 0
     flows_live: int = 0
     flows_evicted: int = 0
@@ -38,6 +39,7 @@ class PipelineStats:
             skipped=MappingProxyType(dict(self.skipped)),
             events=MappingProxyType(dict(self.events)),
             weird=MappingProxyType(dict(self.weird)),
+            alerts=MappingProxyType(dict(self.alerts)),
             flows_total=self.flows_total,
             flows_live=self.flows_live,
             flows_evicted=self.flows_evicted,
@@ -57,6 +59,7 @@ class StatsSnapshot:
     skipped: Mapping[str, int]
     events: Mapping[tuple[str, str, str], int]
     weird: Mapping[tuple[str, str], int]
+    alerts: Mapping[tuple[str, str, str], int]
     flows_total: int
     flows_live: int
     flows_evicted: int

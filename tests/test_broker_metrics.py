@@ -42,6 +42,7 @@ def _stats() -> StatsSnapshot:
     return StatsSnapshot(
         packets=10, bytes=1000, skipped=MappingProxyType({}),
         events=MappingProxyType({("mqtt_broker", "client_connected", "notice"): 3}), weird=MappingProxyType({}),
+        alerts=MappingProxyType({}),
         flows_total=0, flows_live=0, flows_evicted=0, capture_drops=0, first_packet_ts=0.0, last_packet_ts=0.0,
         truncated=None,
     )  # fmt: skip

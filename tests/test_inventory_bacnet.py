@@ -371,8 +371,8 @@ def test_a_bacnet_ethernet_station_and_the_ip_host_with_its_mac_are_one_asset() 
 
 def test_prometheus_asset_info_with_an_empty_ip() -> None:
     assets = site().snapshot()
-    stats = StatsSnapshot(0, 0, MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), 0, 0, 0, 0,
-                          0.0, 0.0, None)
+    empty: MappingProxyType[Any, int] = MappingProxyType({})
+    stats = StatsSnapshot(0, 0, empty, empty, empty, empty, 0, 0, 0, 0, 0.0, 0.0, None)
     registry = CollectorRegistry()
     registry.register(OtwatchCollector(lambda: stats, lambda: assets, lambda p, o: "other", {"version": "t"}))
     text = generate_latest(registry).decode()

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import orjson
 
+from appliance.alert import Alert
 from appliance.model import WEIRD, Asset, Flow, FlowId, ProtocolEvent
 
 BUFFER_SIZE = 1 << 20
@@ -279,6 +280,10 @@ class JsonlLogs:
     def write_flow(self, flow: Flow) -> None:
         """Log a finished connection to `conn.jsonl`."""
         self._write("conn", self.flow_row(flow))
+
+    def write_alert(self, alert: Alert) -> None:
+        """Log a detector's alert to `alerts.jsonl`."""
+        self._write("alerts", alert.to_dict())
 
     def write_assets(self, assets: Iterable[Asset]) -> None:
         """Log the given assets to `assets.jsonl`, one row each (`Asset.to_dict()`)."""

@@ -108,6 +108,10 @@ class OtwatchCollector(Collector):
                 "otwatch_weird", "Malformed or unexpected protocol data, by protocol and weird name.",
                 labels=["protocol", "name"],
             ),
+            "alerts": c(
+                "otwatch_alerts", "Alerts raised (repeats inside the suppression interval not counted), by detector, "
+                "note and severity.", labels=["detector", "note", "severity"],
+            ),
             "assets": g(
                 "otwatch_assets",
                 "Known assets by zone, category and protocol (counted once per protocol spoken).",
@@ -193,6 +197,8 @@ class OtwatchCollector(Collector):
             weird[(label_value(protocol), label_value(name, "unknown"))] += n
         for labels2, n in sorted(weird.items()):
             f["weird"].add_metric(list(labels2), n)
+        for (detector, note, severity), n in sorted(stats.alerts.items()):
+            f["alerts"].add_metric([label_value(detector), label_value(note), label_value(severity)], n)
         self._add_assets(f, assets)
         f["last_packet"].add_metric([], stats.last_packet_ts)
         f["build"].add_metric([], self._info)

@@ -32,6 +32,7 @@ def _stats(**kw: object) -> StatsSnapshot:
             ("modbus", "modbus_bad_length", "weird"): 1,
         }),
         weird=MappingProxyType({("modbus", "modbus_bad_length"): 1}),
+        alerts=MappingProxyType({("scan", "rdp_scan", "high"): 2, ("new_device", "new_device", "low"): 1}),
         flows_total=12, flows_live=3, flows_evicted=0, capture_drops=4,
         first_packet_ts=1_700_000_000.0, last_packet_ts=1_700_000_060.5, truncated=None,
     )
@@ -88,6 +89,11 @@ otwatch_protocol_events_total{kind="request",op_class="write",protocol="modbus"}
 # HELP otwatch_weird_total Malformed or unexpected protocol data, by protocol and weird name.
 # TYPE otwatch_weird_total counter
 otwatch_weird_total{name="modbus_bad_length",protocol="modbus"} 1.0
+# HELP otwatch_alerts_total Alerts raised (repeats inside the suppression interval not counted), by detector, note \
+and severity.
+# TYPE otwatch_alerts_total counter
+otwatch_alerts_total{detector="new_device",note="new_device",severity="low"} 1.0
+otwatch_alerts_total{detector="scan",note="rdp_scan",severity="high"} 2.0
 # HELP otwatch_assets Known assets by zone, category and protocol (counted once per protocol spoken).
 # TYPE otwatch_assets gauge
 otwatch_assets{category="PLC",protocol="modbus",zone="cell-1"} 1.0
