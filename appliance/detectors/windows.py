@@ -41,9 +41,9 @@ class DistinctWindow:
         return list(self._keys.get(key, {}))
 
     def evidence(self, key: Hashable, limit: int = 20) -> tuple[str, ...]:
-        """Up to `limit` non-empty pieces of evidence of the key's items, oldest first."""
-        out = [e for _, e in self._keys.get(key, {}).values() if e]
-        return tuple(out[:limit])
+        """Up to `limit` distinct non-empty pieces of evidence of the key's items, oldest first."""
+        out = dict.fromkeys(e for _, e in self._keys.get(key, {}).values() if e)
+        return tuple(out)[:limit]
 
     def expire(self, now: float) -> None:
         """Forget keys whose every item left the window."""
