@@ -22,14 +22,25 @@ MAX_ANSWERS = 16
 Fact = tuple[str, str, str]  # (ip, name, source)
 
 
+_IPS: dict[str, str | None] = {}  # text -> the address it names (None: not a usable address); bounded
+_MAX_IPS = 65536
+
+
 def _ip(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
+    if value in _IPS:
+        return _IPS[value]
     try:
         ip = ipaddress.ip_address(value)
     except ValueError:
-        return None
-    return None if ip.is_unspecified or ip.is_multicast else str(ip)
+        out = None
+    else:
+        out = None if ip.is_unspecified or ip.is_multicast else str(ip)
+    if len(_IPS) >= _MAX_IPS:
+        _IPS.clear()
+    _IPS[value] = out
+    return out
 
 
 def _name(value: Any) -> str | None:

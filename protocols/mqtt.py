@@ -77,7 +77,7 @@ from typing import Any, ClassVar
 
 from protocols.base import EXCEPTION, REQUEST, RESPONSE, WEIRD, FlowId, ProtocolEvent, weird
 from protocols.mqtt_control import MAX_PENDING, ControlMixin
-from protocols.mqtt_logs import log_rows
+from protocols.mqtt_logs import log_lines, log_rows
 from protocols.mqtt_names import OP_CLASSES, PACKET_TYPES, reason_text
 from protocols.mqtt_packets import MALFORMED
 from protocols.mqtt_payload import PEEK, payload_type
@@ -103,6 +103,8 @@ class MqttDecoder(ControlMixin):
     max_message_size: ClassVar[int] = 1 << 20
     # Zeek's mqtt_connect, mqtt_publish and mqtt_subscribe logs split off each mqtt row
     log_rows: ClassVar[Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]] = staticmethod(log_rows)
+    # the same rows already encoded for the everyday events (the JSONL writer tries it first)
+    log_lines: ClassVar[Callable[[ProtocolEvent], list[tuple[str, bytes, int]] | None]] = staticmethod(log_lines)
 
     def __init__(self, flow: FlowId, *, payload_cap: int | None = None, max_message_size: int | None = None) -> None:
         self.flow = flow

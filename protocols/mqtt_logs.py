@@ -29,9 +29,12 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
+import orjson
+
+from protocols.base import ProtocolEvent
 from protocols.mqtt_names import qos_text
 
-__all__ = ["CONNECT_LOG", "DETAIL_LOGS", "PUBLISH_LOG", "SUBSCRIBE_LOG", "log_rows"]
+__all__ = ["CONNECT_LOG", "DETAIL_LOGS", "PUBLISH_LOG", "SUBSCRIBE_LOG", "log_lines", "log_rows"]
 
 Row = dict[str, Any]
 Rows = list[tuple[str, Row]]
@@ -160,3 +163,52 @@ def _zeek_rows(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if (op == "subscribe" or op == "unsubscribe") and row.get("kind") == "notice":
         return _subscribe(row, op, False)
     return []
+
+
+_NO_ROWS = frozenset({"connect", "pingreq", "pingresp", "disconnect", "auth", "pubrel", "pubrec"})
+
+
+def log_lines(ev: ProtocolEvent) -> list[tuple[str, bytes, int]] | None:
+    """The JSONL writer's fast path: the encoded detail lines of the everyday events (none for most packets, one
+    mqtt_publish line for a QoS 0 PUBLISH or for the PUBACK/PUBCOMP that ends a QoS 1/2 one), exactly what
+    encoding `log_rows` of the event's row gives; None to leave the event to `log_rows`."""
+    op = ev.op
+    if op in _NO_ROWS:
+        return []
+    f = ev.fields
+    if op == "subscribe" or op == "unsubscribe":
+        return [] if ev.kind != "notice" else None
+    qos = f.get("qos")
+    status: Any
+    if op == "publish" and ev.kind != "notice":
+        if qos == 1 or qos == 2:
+            return []  # written when its transaction ends
+        if qos != 0:
+            return None
+        ts, status, src, dst = ev.ts, "ok", ev.src, ev.dst
+    elif op == "puback" or op == "pubcomp":  # the end of a QoS 1 or 2 transaction: the PUBLISH's row
+        status = f.get("status")
+        if status is None:
+            return []
+        rts = f.get("request_ts")
+        ts, src, dst = (ev.ts if rts is None else rts), ev.dst, ev.src  # the acknowledger's peer published
+    else:
+        return None
+    flow = ev.flow
+    qos_name = _QOS.get(qos) if type(qos) is int else None
+    if qos_name is None or flow is None or "properties" in f or "proto_version" in f:
+        return None
+    from_client, retain, topic, payload, size = (
+        f.get("from_client"), f.get("retain"), f.get("topic"), f.get("payload"), f.get("payload_len"),
+    )  # fmt: skip
+    if from_client is None or retain is None or topic is None or payload is None or size is None:
+        return None
+    row = {
+        "ts": ts, "uid": flow.uid, "id.orig_h": flow.orig_h, "id.orig_p": flow.orig_p, "id.resp_h": flow.resp_h,
+        "id.resp_p": flow.resp_p, "from_client": from_client, "retain": retain, "qos": qos_name,
+        "status": status, "topic": topic, "payload": payload, "payload_len": size, "src": src, "dst": dst,
+    }  # fmt: skip
+    try:
+        return [(PUBLISH_LOG, orjson.dumps(row) + b"\n", 1)]
+    except TypeError:  # orjson.JSONEncodeError: an odd value; the general path renders it
+        return None

@@ -85,7 +85,7 @@ class AuthBruteforceDetector:
         s = self.settings
         if success:
             failed = len(self._failures.items(client))
-            if failed >= s.failures:
+            if failed >= s.failures and ctx.fresh(self, "success_after_failures", client, ev.ts):
                 ctx.alert(
                     self, "success_after_failures", ev.ts, client, assets=(client, server),
                     uids=(*self._failures.evidence(client, 19), *((ev.uid,) if ev.uid else ())),
@@ -104,7 +104,7 @@ class AuthBruteforceDetector:
         failures = self._failures.add(client, n, ev.ts, uid)
         accounts = self._accounts.add(client, account.casefold(), ev.ts, uid)
         where = f"{ev.protocol} on {server}"
-        if failures >= s.failures:
+        if failures >= s.failures and ctx.fresh(self, "bruteforce", client, ev.ts):
             ctx.alert(
                 self, "bruteforce", ev.ts, client, assets=(client, server), uids=self._failures.evidence(client),
                 explanation=(
@@ -113,7 +113,7 @@ class AuthBruteforceDetector:
                 ),
                 details={"failures": failures, "accounts": len(self._accounts.items(client))},
             )  # fmt: skip
-        if accounts >= s.accounts:
+        if accounts >= s.accounts and ctx.fresh(self, "password_spray", client, ev.ts):
             names = self._accounts.items(client)
             ctx.alert(
                 self, "password_spray", ev.ts, client, assets=(client, server), uids=self._accounts.evidence(client),
@@ -125,7 +125,7 @@ class AuthBruteforceDetector:
             )  # fmt: skip
         if is_default_account(account):
             hosts = self._default_hosts.add(client, server, ev.ts, uid)
-            if hosts >= s.default_hosts:
+            if hosts >= s.default_hosts and ctx.fresh(self, "default_credentials", client, ev.ts):
                 servers = self._default_hosts.items(client)
                 ctx.alert(
                     self, "default_credentials", ev.ts, client, assets=(client, *servers[:20]),

@@ -60,6 +60,10 @@ class AlertContext(Protocol):
 
     inventory: InventoryView | None
 
+    def fresh(self, detector: Detector, note: str, key: str, ts: float) -> bool:
+        """False (the repeat counted) when `note` about `key` is inside its suppression interval."""
+        ...
+
     def alert(
         self,
         detector: Detector,

@@ -68,7 +68,7 @@ class DnsSweepDetector:
             return
         s = self.settings
         n = self._asked.add(ev.src, address, ev.ts, ev.uid or "")
-        if n < s.distinct_addresses:
+        if n < s.distinct_addresses or not ctx.fresh(self, "reverse_dns_sweep", ev.src, ev.ts):
             return
         asked = self._asked.items(ev.src)
         network = covering_network(asked)

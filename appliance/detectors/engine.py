@@ -48,6 +48,15 @@ class DetectorEngine:
         self._alert_detectors = [cast(MetaDetector, d) for d in self.detectors if getattr(d, "wants_alerts", False)]
         self._next_tick = 0.0
 
+    def fresh(self, detector: Detector, note: str, key: str, ts: float) -> bool:
+        """True when `note` about `key` would be raised now; False (and the repeat counted) when it is suppressed.
+        Detectors ask before building an alert's explanation and evidence, which repeats would waste."""
+        last = self._last.get(f"{detector.name}/{note}/{key}")
+        if last is not None and ts - last < self.suppress:
+            self.suppressed[(detector.name, note)] += 1
+            return False
+        return True
+
     def alert(
         self,
         detector: Detector,

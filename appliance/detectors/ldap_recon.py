@@ -80,7 +80,7 @@ class LdapReconDetector:
             n = 0
             for kind in kinds:
                 n = self._kinds.add(client, kind, ev.ts, ev.uid or "")
-            if n >= s.categories:
+            if n >= s.categories and ctx.fresh(self, "ad_enumeration", client, ev.ts):
                 asked = self._kinds.items(client)
                 ctx.alert(
                     self, "ad_enumeration", ev.ts, client, assets=(client, ev.dst), uids=self._kinds.evidence(client),
@@ -97,7 +97,7 @@ class LdapReconDetector:
             client = ev.dst
             self._entries.add(client, (ev.uid, f.get("message_id")), ev.ts, ev.uid or "")
             total = self._total(client, (ev.uid, f.get("message_id")), count)
-            if total >= s.entries:
+            if total >= s.entries and ctx.fresh(self, "large_directory_read", client, ev.ts):
                 ctx.alert(
                     self, "large_directory_read", ev.ts, client, assets=(client, ev.src),
                     uids=self._entries.evidence(client),

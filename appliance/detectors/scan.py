@@ -61,7 +61,7 @@ class ScanDetector:
         src, dst, port, ts, s = fid.orig_h, fid.resp_h, fid.resp_p, flow.ts, self.settings
         if fid.proto == "udp":
             n = self._udp.add(src, (dst, port), ts, fid.uid)
-            if n >= s.udp_targets:
+            if n >= s.udp_targets and ctx.fresh(self, "udp_enumeration", src, ts):
                 targets = self._udp.items(src)
                 hosts = sorted({h for h, _ in targets})
                 ports = sorted({p for _, p in targets})
@@ -76,8 +76,8 @@ class ScanDetector:
                 )  # fmt: skip
             return
         n = self._hosts.add((src, port), dst, ts, fid.uid)
-        if n >= s.address_scan_hosts:
-            note = NAMED_PORTS.get(port, "address_scan")
+        note = NAMED_PORTS.get(port, "address_scan")
+        if n >= s.address_scan_hosts and ctx.fresh(self, note, f"{src}/{port}", ts):
             hosts = self._hosts.items((src, port))
             ctx.alert(
                 self, note, ts, src, assets=(src, *map(str, hosts[:20])), uids=self._hosts.evidence((src, port)),
@@ -89,7 +89,7 @@ class ScanDetector:
                 details={"port": port, "hosts": n},
             )  # fmt: skip
         n = self._ports.add((src, dst), port, ts, fid.uid)
-        if n >= s.port_scan_ports:
+        if n >= s.port_scan_ports and ctx.fresh(self, "port_scan", f"{src}/{dst}", ts):
             ports = sorted(self._ports.items((src, dst)))
             ctx.alert(
                 self, "port_scan", ts, src, assets=(src, dst), uids=self._ports.evidence((src, dst)),

@@ -46,10 +46,16 @@ class DistinctWindow:
         return tuple(out)[:limit]
 
     def expire(self, now: float) -> None:
-        """Forget keys whose every item left the window."""
+        """Forget keys whose every item left the window: the least recently touched first, stopping at the first
+        key still in it (keys are kept in the order they were last touched, items in the order last seen)."""
         horizon = now - self.window
-        for key in [k for k, items in self._keys.items() if not items or max(t for t, _ in items.values()) < horizon]:
-            del self._keys[key]
+        keys = self._keys
+        while keys:
+            key = next(iter(keys))
+            items = keys[key]
+            if items and next(reversed(items.values()))[0] >= horizon:
+                return
+            del keys[key]
 
     def clear(self, key: Hashable) -> None:
         """Forget one key."""
