@@ -1,8 +1,10 @@
 """Reverse DNS sweeps: one source asking PTR records for many distinct addresses in a short time.
 
-A workstation resolves a handful of addresses (a log viewer, `netstat -a`); a sweep walks a range (an attacker
-mapping hostnames before moving, `nmap -sL`, `dnsrecon -r`). Counts distinct addresses asked by PTR queries per
-source in a sliding window of packet time; thresholds in `detectors.dns_sweep`.
+A workstation resolves a handful of addresses (a log viewer, `netstat -a`), and a busy server resolves its scattered
+clients; a sweep walks a range (an attacker mapping hostnames before moving, `nmap -sL`, `dnsrecon -r`). Counts
+distinct addresses asked by PTR queries per source in a sliding window of packet time, within one /24 (an IPv6
+/64) and in all: a sweep is `distinct_addresses` in one range, or `distinct_total` anywhere (a sweep in random
+order). Thresholds in `detectors.dns_sweep`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ def ptr_address(fields: dict[str, object]) -> str | None:
         return None
     address = fields.get("ptr_address")
     return address if isinstance(address, str) and address else None
+
+
+def address_range(address: str) -> str:
+    """The /24 (IPv4) or /64 (IPv6, as text: the first four groups) an address is in, as a key."""
+    if ":" in address:
+        return ":".join(address.split(":")[:4])
+    return address.rpartition(".")[0]
 
 
 def covering_network(addresses: list[str]) -> str:
@@ -57,7 +66,8 @@ class DnsSweepDetector:
 
     def __init__(self, settings: DnsSweepSettings | None = None) -> None:
         s = self.settings = settings or DnsSweepSettings()
-        self._asked = DistinctWindow(s.window, s.max_sources, s.distinct_addresses * 4)
+        self._asked = DistinctWindow(s.window, s.max_sources, max(s.distinct_addresses, s.distinct_total) * 2)
+        self._ranges = DistinctWindow(s.window, s.max_sources, s.distinct_addresses * 2)  # (src, /24) -> addresses
 
     def on_event(self, ev: ProtocolEvent, ctx: AlertContext) -> None:
         """Count a PTR query by its sender; raise when the sender crosses the threshold."""
@@ -67,19 +77,30 @@ class DnsSweepDetector:
         if address is None:
             return
         s = self.settings
-        n = self._asked.add(ev.src, address, ev.ts, ev.uid or "")
-        if n < s.distinct_addresses or not ctx.fresh(self, "reverse_dns_sweep", ev.src, ev.ts):
+        uid = ev.uid or ""
+        n = self._asked.add(ev.src, address, ev.ts, uid)
+        in_range = self._ranges.add((ev.src, address_range(address)), address, ev.ts, uid)
+        if in_range >= s.distinct_addresses:
+            asked = self._ranges.items((ev.src, address_range(address)))
+            threshold = f"threshold {s.distinct_addresses} in one /24"
+        elif n >= s.distinct_total:
+            asked = self._asked.items(ev.src)
+            threshold = f"threshold {s.distinct_total} in all"
+        else:
             return
-        asked = self._asked.items(ev.src)
+        if not ctx.fresh(self, "reverse_dns_sweep", ev.src, ev.ts):
+            return
         network = covering_network(asked)
         where = f" in {network}" if network else ""
         ctx.alert(
             self, "reverse_dns_sweep", ev.ts, ev.src, assets=(ev.src, ev.dst), uids=self._asked.evidence(ev.src),
             explanation=(
-                f"{ev.src} made PTR queries for {n} distinct addresses{where} within {s.window:g} s "
-                f"(threshold {s.distinct_addresses}) to {ev.dst}"
+                f"{ev.src} made PTR queries for {len(asked)} distinct addresses{where} within {s.window:g} s "
+                f"({threshold}) to {ev.dst}"
             ),
-            details={"addresses": n, "network": network, "resolver": ev.dst, "first": asked[0], "last": asked[-1]},
+            details={
+                "addresses": len(asked), "network": network, "resolver": ev.dst, "first": asked[0], "last": asked[-1],
+            },
         )  # fmt: skip
 
     def on_flow(self, flow: Flow, ctx: AlertContext) -> None:
@@ -88,3 +109,4 @@ class DnsSweepDetector:
     def on_tick(self, now: float, ctx: AlertContext) -> None:
         """Forget queriers whose queries all left the window."""
         self._asked.expire(now)
+        self._ranges.expire(now)

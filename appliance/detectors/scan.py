@@ -16,16 +16,29 @@ from appliance.detectors.windows import DistinctWindow
 from appliance.model import Flow, ProtocolEvent
 
 FAILED_STATES = frozenset({"S0", "REJ", "RSTOS0", "RSTRH", "SH", "SHR"})
+# UDP services that never answer by design (syslog, SNMP traps, NetFlow/IPFIX/sFlow exports): silence is normal
+ONE_WAY_UDP = frozenset({514, 162, 2055, 4739, 6343, 9995, 9996})
 NAMED_PORTS = {3389: "rdp_scan", 445: "smb_scan", 139: "smb_scan"}
 DISCOVERY = ("T0846", "T1046")  # ICS Remote System Discovery; Enterprise Network Service Discovery
 
 
+def unicast(ip: str) -> bool:
+    """False for broadcast-looking and multicast destinations (no single host could have answered)."""
+    if ":" in ip:
+        return not ip.lower().startswith("ff")
+    first, _, rest = ip.partition(".")
+    return first.isdigit() and int(first) < 224 and not rest.endswith(".255")
+
+
 def failed_attempt(flow: Flow) -> bool:
-    """A connection the responder did not accept: TCP never established, or UDP never answered."""
-    if flow.id.proto == "tcp":
+    """A connection the responder did not accept: TCP never established, or UDP never answered (to a unicast
+    address, on a service that answers)."""
+    fid = flow.id
+    if fid.proto == "tcp":
         return flow.conn_state in FAILED_STATES and flow.resp_bytes == 0
-    if flow.id.proto == "udp":
-        return flow.resp_pkts == 0 and flow.orig_pkts > 0
+    if fid.proto == "udp":
+        return (flow.resp_pkts == 0 and flow.orig_pkts > 0 and fid.resp_p not in ONE_WAY_UDP
+                and unicast(fid.resp_h))  # fmt: skip
     return False
 
 

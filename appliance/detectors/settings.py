@@ -25,11 +25,13 @@ class ScanSettings(_Strict):
 class DnsSweepSettings(_Strict):
     """Reverse DNS sweeps: PTR queries for distinct addresses from one source.
 
-    Default: 25 distinct addresses in 5 minutes, Zeek's address-scan threshold applied to names (a sweep is an
-    address scan done through the resolver); a workstation resolving a handful of peers stays far below it."""
+    Defaults: 25 distinct addresses of one /24 in 5 minutes, Zeek's address-scan threshold applied to names (a sweep
+    is an address scan done through the resolver), or 100 anywhere (a sweep in random order); a workstation
+    resolving a handful of peers, or a server resolving its scattered clients, stays below both."""
 
     window: float = Field(300.0, gt=0)
     distinct_addresses: int = Field(25, ge=2)
+    distinct_total: int = Field(100, ge=2)
     max_sources: int = Field(10_000, ge=16)
 
 

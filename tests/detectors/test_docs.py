@@ -32,7 +32,8 @@ def test_the_documented_defaults_are_the_code_defaults() -> None:
         f"{s.scan.address_scan_hosts} hosts on one port, failed, in {s.scan.window:g} s",
         f"{s.scan.port_scan_ports} ports of one host, failed, in {s.scan.window:g} s",
         f"{s.scan.udp_targets} unanswered UDP host/port targets in {s.scan.window:g} s",
-        f"PTR queries for {s.dns_sweep.distinct_addresses} distinct addresses in {s.dns_sweep.window:g} s",
+        f"PTR queries for {s.dns_sweep.distinct_addresses} distinct addresses of one /24 in {s.dns_sweep.window:g} s, "
+        f"or {s.dns_sweep.distinct_total} anywhere",
         f"after {s.new_device.settle:g} s of settling",
         f"{s.alert_burst.distinct_alerts} different alerts from one source in {s.alert_burst.window:g} s",
         f"(default {s.suppress:g})",

@@ -44,7 +44,8 @@ def test_a_ptr_sweep_of_a_range_raises_with_the_range_in_words() -> None:
     a = alerts[0]
     assert a.ts == T0 + 24 * 0.2 and a.techniques == ("T0846", "T1018")
     assert a.explanation == (
-        "10.8.0.23 made PTR queries for 25 distinct addresses in 10.20.0.0/27 within 300 s (threshold 25) to 10.1.0.2"
+        "10.8.0.23 made PTR queries for 25 distinct addresses in 10.20.0.0/27 within 300 s (threshold 25 in one /24) "
+        "to 10.1.0.2"
     )
     assert a.details["first"] == "10.20.0.1" and len(a.uids) == 20
 
@@ -84,3 +85,11 @@ def test_vulnerability_scanners_by_user_agent_and_ordinary_browsers_quiet() -> N
     assert [(a.src, a.note, a.details["tool"]) for a in alerts] == [(VPN, "vulnerability_scanner", "nikto")]
     assert match_request("/", "Fuzz Faster U Fool v2.1") == ("ffuf", "vulnerability_scanner",
                                                              "User-Agent 'Fuzz Faster U Fool v2.1'")  # fmt: skip
+
+
+def test_scattered_ptr_lookups_need_the_total_threshold() -> None:
+    scattered = [dns_query(WORKSTATION, T0 + i, f"10.{i}.{i * 7 % 250}.{i % 200 + 1}") for i in range(60)]
+    assert run(scattered) == []  # 60 addresses in 60 different /24s: a busy server's clients, not a sweep
+    random_order = [dns_query(VPN, T0 + i * 0.1, f"10.20.{i * 37 % 256}.{i * 11 % 250 + 1}") for i in range(100)]
+    alerts = run(random_order)
+    assert [a.note for a in alerts] == ["reverse_dns_sweep"] and "threshold 100 in all" in alerts[0].explanation

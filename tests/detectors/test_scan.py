@@ -81,3 +81,11 @@ def test_thresholds_come_from_the_settings() -> None:
     flows = [flow(ATTACKER, f"10.20.0.{i}", 502, T0 + i) for i in range(5)]
     alerts, _ = run(flows, ScanSettings(address_scan_hosts=5))
     assert [a.note for a in alerts] == ["address_scan"]
+
+
+def test_one_way_udp_services_and_broadcasts_are_not_unanswered_probes() -> None:
+    flows = [flow(BACKUP, f"10.20.0.{i}", 514, T0 + i, proto="udp") for i in range(1, 40)]  # syslog to many
+    flows += [flow(BACKUP, f"10.20.{i}.255", 47808, T0 + i, proto="udp") for i in range(40)]  # Who-Is broadcasts
+    flows += [flow(BACKUP, "239.255.255.250", 1900 + i, T0 + i, proto="udp") for i in range(40)]  # multicast
+    alerts, _ = run(flows)
+    assert alerts == []
