@@ -144,3 +144,40 @@ def test_run_on_loopback_decodes_serves_metrics_and_flushes_on_sigterm(
     assert plc_asset["vendor"]["value"] == "Schneider Electric"
     assert plc_asset["vendor"]["source"] == "modbus/fc43"
     shutil.rmtree(work)
+
+
+def alerts_metric(metrics: str, note: str) -> float:
+    """The otwatch_alerts_total samples of one note in an exposition."""
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+        if line.startswith("otwatch_alerts_total{") and f'note="{note}"' in line
+    )  # fmt: skip
+
+
+def test_run_raises_a_live_alert_into_alerts_jsonl_and_the_metric(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """An RDP scan of 30 loopback addresses (nothing listens: each SYN is answered by RST) raises rdp_scan live."""
+    web_port = free_port()
+    state, logs = tmp_path / "state", tmp_path / "logs"
+    sensor = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "run", "--interface", "lo", "--web.listen-address",
+         f"127.0.0.1:{web_port}", "--state", str(state), "--log-dir", str(logs)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    processes.append(sensor)
+    metrics_url = f"http://127.0.0.1:{web_port}/metrics"
+    wait_for(lambda: http_get(f"http://127.0.0.1:{web_port}/-/ready") is not None, "the sensor's /-/ready")
+    targets = [f"127.0.9.{i}" for i in range(1, 31)]
+    for target in targets:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((target, 3389), timeout=2).close()
+    wait_for(lambda: alerts_metric(http_get(metrics_url) or "", "rdp_scan") >= 1, "an rdp_scan alert in /metrics")
+    sensor.send_signal(signal.SIGTERM)
+    _, err = sensor.communicate(timeout=30)
+    assert sensor.returncode == 0, err
+    rows = [json.loads(line) for line in (logs / "alerts.jsonl").read_text().splitlines()]
+    scans = [r for r in rows if r["note"] == "rdp_scan"]
+    assert len(scans) == 1 and scans[0]["src"] == "127.0.0.1"
+    assert scans[0]["techniques"] == ["T0846", "T1046"] and set(scans[0]["assets"][1:]) <= set(targets)
+    assert scans[0]["explanation"].startswith("127.0.0.1 made failed TCP connections to 25 hosts on port 3389")
