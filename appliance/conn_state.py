@@ -84,7 +84,7 @@ class Conn:
     """A live connection: identity, both directions, decoder, history and timers."""
 
     __slots__ = (
-        "closed_at", "decoder", "dname", "done", "dstate", "fid", "hist", "last_ts", "missed", "n", "orig",
+        "closed_at", "decoder", "dname", "done", "dstate", "fid", "hist", "last_ts", "missed", "n", "noticed", "orig",
         "orig_mac", "proto", "raw", "resp", "resp_mac", "sched", "service", "ts", "vlans",
     )
 
@@ -108,6 +108,7 @@ class Conn:
         self.closed_at: float | None = None
         self.sched = float("inf")  # the deadline of this connection's live entry in the timer heap
         self.done = False
+        self.noticed = False  # an unanswered UDP flow was reported to on_attempt already
         self.orig_mac = self.resp_mac = b""
         self.vlans: tuple[int, ...] = ()
         self.raw: bytes | None = None  # the raw-bytes key of an IPv4 TCP/UDP connection (appliance.flow_frames)

@@ -72,6 +72,8 @@ class FlowTable(FrameFastPath):
         icmp_idle: float = 60.0,
         tcp_closed_linger: float = 5.0,
         tcp_attempt: float = 5.0,
+        udp_attempt: float = 5.0,
+        on_attempt: Callable[[Flow], None] | None = None,
         max_ooo_bytes: int = 256 * 1024,
         max_ooo_total: int = 64 * 1024 * 1024,
         probe_limit: int = 4,
@@ -85,6 +87,10 @@ class FlowTable(FrameFastPath):
         self.icmp_idle = icmp_idle
         self.tcp_closed_linger = tcp_closed_linger
         self.tcp_attempt = tcp_attempt
+        self.udp_attempt = udp_attempt
+        # told, once, of a UDP flow still unanswered `udp_attempt` s after its first datagram (the conn record so
+        # far; the flow lives on to its idle timeout): scans are judged in seconds, not at the 60 s timeout
+        self._on_attempt = on_attempt
         self.max_ooo_bytes = max_ooo_bytes
         self.max_ooo_total = max_ooo_total
         self.probe_limit = max(1, probe_limit)
@@ -206,6 +212,13 @@ class FlowTable(FrameFastPath):
             if conn.done or deadline != conn.sched:
                 continue  # finished already, or rescheduled since
             real = self._deadline(conn)
+            if real <= now and self._unanswered_udp(conn) and real < conn.last_ts + self.udp_idle:
+                conn.noticed = True  # the attempt deadline, not the end: report and keep the flow
+                assert self._on_attempt is not None
+                self._on_attempt(flow_record(conn, self._macs))
+                real = conn.sched = self._deadline(conn)
+                heappush(heap, (real, next(self._count), conn))
+                continue
             if real <= now:
                 if conn.closed_at is None:
                     self.timed_out += 1
@@ -374,8 +387,15 @@ class FlowTable(FrameFastPath):
                 return conn.ts + self.tcp_attempt
             return conn.last_ts + self.tcp_idle
         if conn.proto == 17 or conn.proto == LLC:
+            if self._unanswered_udp(conn):
+                return min(conn.ts + self.udp_attempt, conn.last_ts + self.udp_idle)
             return conn.last_ts + self.udp_idle
         return conn.last_ts + self.icmp_idle
+
+    def _unanswered_udp(self, conn: Conn) -> bool:
+        """A UDP flow not answered and not reported yet, in a table that reports attempts."""
+        return (conn.proto == 17 and not conn.noticed and conn.resp.pkts == 0
+                and self._on_attempt is not None)  # fmt: skip
 
     def _schedule(self, conn: Conn) -> None:
         """Put the connection's deadline in the timer heap if it is earlier than the one already there."""

@@ -99,6 +99,7 @@ class Pipeline:
             udp_idle=fc.udp_idle_timeout,
             icmp_idle=fc.icmp_idle_timeout,
             max_ooo_bytes=fc.max_out_of_order_bytes,
+            on_attempt=self._judge_flow,
             uid_seed=config.uid_seed,
         )
 

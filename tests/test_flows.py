@@ -217,3 +217,28 @@ def test_udp_datagrams_dispatched_one_per_feed() -> None:
     (dec,) = toy.instances
     assert [e[:3] for e in dec.log[:2]] == [("feed", True, b"who"), ("feed", False, b"i-am")]
     assert (sink.only().service, sink.only().orig_pkts) == ("utoy", 2)
+
+
+def test_unanswered_udp_is_reported_once_after_the_attempt_time_and_lives_to_its_idle_timeout() -> None:
+    attempts: list[tuple[float, str, int, int]] = []
+    ft, sink = table(udp_idle=60.0, udp_attempt=5.0,
+                     on_attempt=lambda f: attempts.append((ft._clock, f.id.resp_h, f.orig_pkts, f.resp_pkts)))
+    run(ft, [udp(10.0, ("10.0.0.1", 1111), ("10.0.0.2", 161)), udp(12.0, ("10.0.0.1", 1111), ("10.0.0.2", 161))])
+    run(ft, [udp(10.5, ("10.0.0.1", 1112), ("10.0.0.3", 53)), udp(10.6, ("10.0.0.3", 53), ("10.0.0.1", 1112))])
+    ft.expire(14.9)
+    assert attempts == []
+    ft.expire(15.0)
+    assert attempts == [(15.0, "10.0.0.2", 2, 0)]  # the answered DNS flow is not an attempt
+    ft.expire(40.0)
+    assert len(attempts) == 1 and sink.flows == []  # reported once; the flow itself is still live
+    ft.expire(72.0)
+    assert [(f.id.resp_h, f.orig_pkts, f.resp_pkts) for f in sink.flows] == [("10.0.0.3", 1, 1), ("10.0.0.2", 2, 0)]
+
+
+def test_without_an_attempt_listener_udp_flows_only_end_at_idle() -> None:
+    ft, sink = table(udp_idle=60.0)
+    run(ft, [udp(10.0, ("10.0.0.1", 1111), ("10.0.0.2", 161))])
+    ft.expire(69.9)
+    assert sink.flows == []
+    ft.expire(70.0)
+    assert len(sink.flows) == 1

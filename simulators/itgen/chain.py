@@ -47,7 +47,7 @@ GENERATOR_VERSION = 1
 START_TS = 1_717_394_400.0  # 2024-06-03 06:00:00 UTC, a Monday
 HISTORY_QUARTERS = 99  # 24.75 h of ordinary traffic
 CHAIN_AT = START_TS + 89_400.0  # 07:50 on the Tuesday: after the default settle time (86400 s)
-UDP_IDLE = 60.0  # the FlowTable's default UDP idle timeout: an unanswered datagram is judged then
+UDP_ATTEMPT = 5.0  # an unanswered UDP datagram is judged this long after it was sent (the FlowTable's udp_attempt)
 TCP_ATTEMPT = 5.0  # an unanswered SYN is judged this long after it was sent (a refused one after its RST)
 ATTACKER = "10.8.0.23"
 
@@ -228,7 +228,7 @@ def write_chain(path: str | Path, seed: int = 1) -> GroundTruth:
         "udp_enumeration",
         steps.udp_enumeration,
         c + 200,
-        (expect(ScanDetector, "udp_enumeration", UDP_IDLE + 15),),
+        (expect(ScanDetector, "udp_enumeration", UDP_ATTEMPT + 15),),
         (EventSpec("bacnet", "who_is", "request", steps.UDP_HOSTS, a),),
         tuple(FlowSpec("udp", a, p, steps.UDP_HOSTS, True) for p in steps.UDP_PORTS),
     )
