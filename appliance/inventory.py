@@ -201,6 +201,11 @@ class AssetInventory(MqttInventory):
         """True when the address would become an asset if it sent (unicast, specified)."""
         return self._unicast(ip)
 
+    def protocols_of(self, ip: str) -> frozenset[str]:
+        """The protocols an address was seen speaking (empty for an unknown address)."""
+        rec = self._by_ip.get(ip)
+        return frozenset(rec.protocols) if rec is not None else frozenset()
+
     def mac_of(self, ip: str) -> str | None:
         """The MAC an address is known by (None when unknown or behind a gateway)."""
         rec = self._by_ip.get(ip)

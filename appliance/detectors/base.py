@@ -46,6 +46,10 @@ class InventoryView(Protocol):
         """The names the address went by, oldest first."""
         ...
 
+    def protocols_of(self, ip: str) -> frozenset[str]:
+        """The protocols the address was seen speaking (empty for an unknown address)."""
+        ...
+
     def mac_of(self, ip: str) -> str | None:
         """The MAC the address is known by (None when unknown or behind a gateway)."""
         ...

@@ -4,7 +4,8 @@ or service account from one source, and directory reads that return a large shar
 Everyday LDAP (a workstation's group-policy lookups, an admin tool looking one account up) asks narrow questions
 and gets a few entries back. BloodHound/SharpHound, ldapdomaindump, PowerView and `net user /domain` ask the broad
 ones. A source raises `ad_enumeration` when its searches in the window cover `categories` different broad kinds,
-and `large_directory_read` when they returned `entries` entries or more. Thresholds in `detectors.ldap_recon`.
+and `large_directory_read` when they returned `entries` entries or more; the explanation says when the source had
+never spoken LDAP before its searches (read from the inventory). Thresholds in `detectors.ldap_recon`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class LdapReconDetector:
         self._entries = DistinctWindow(s.window, s.max_sources, 4096)  # client -> (uid, message id) -> entries
         self._filters: dict[str, list[str]] = {}  # client -> broad filters asked (a few, for the explanation)
         self._counts: dict[str, dict[tuple[object, object], int]] = {}  # client -> search -> entries returned
+        self._newcomers: dict[str, bool] = {}  # client -> it had not spoken LDAP when its first search was seen
 
     def on_event(self, ev: ProtocolEvent, ctx: AlertContext) -> None:
         """A search request (its filter) or a search's end (its entry count)."""
@@ -71,6 +73,11 @@ class LdapReconDetector:
             if not kinds:
                 return
             client = ev.src
+            if client not in self._newcomers:
+                if len(self._newcomers) > s.max_sources:
+                    self._newcomers.clear()
+                inventory = ctx.inventory
+                self._newcomers[client] = inventory is not None and "ldap" not in inventory.protocols_of(client)
             shown = self._filters.setdefault(client, [])
             if len(self._filters) > s.max_sources:
                 self._filters.clear()
@@ -87,8 +94,10 @@ class LdapReconDetector:
                     explanation=(
                         f"{client} searched the directory on {ev.dst} for {n} broad kinds of object within "
                         f"{s.window:g} s ({', '.join(asked)}; threshold {s.categories}), e.g. {shown[0]}"
+                        + ("; it had not used LDAP before" if self._newcomers.get(client) else "")
                     ),
-                    details={"kinds": asked, "filters": shown, "base_object": f.get("base_object")},
+                    details={"kinds": asked, "filters": shown, "base_object": f.get("base_object"),
+                             "new_ldap_client": self._newcomers.get(client, False)},
                 )  # fmt: skip
         elif ev.op == "search_result_done" and ev.kind != "request":
             count = f.get("result_count")

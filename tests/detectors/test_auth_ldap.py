@@ -110,3 +110,18 @@ def test_broad_kinds() -> None:
                                                                                     "service accounts (SPNs)"]
     assert broad_kinds("(objectClass=*)", "tree") == ["every object"]
     assert broad_kinds("(objectClass=*)", "base") == []
+
+
+def test_the_explanation_says_when_the_source_never_spoke_ldap_before() -> None:
+    from appliance.inventory import AssetInventory
+
+    inventory = AssetInventory()
+    inventory.on_event(search(ADMIN, T0 - 100, "(sAMAccountName=x)"))  # the admin host is a known LDAP client
+    alerts: list[Alert] = []
+    engine = DetectorEngine([LdapReconDetector()], alerts.append, inventory=inventory)
+    for client in (VPN, ADMIN):
+        engine.on_event(search(client, T0, "(&(objectClass=user)(adminCount=1))"))
+    assert [(a.src, a.explanation.endswith("; it had not used LDAP before")) for a in alerts] == [
+        (VPN, True), (ADMIN, False),
+    ]  # fmt: skip
+    assert alerts[0].details["new_ldap_client"] is True
