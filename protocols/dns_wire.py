@@ -205,8 +205,37 @@ def _question(msg: bytes, pos: int, problems: Problems) -> tuple[Fields | None, 
     return q, pos + 4
 
 
+MEMO_ENTRIES = 4096  # parsed messages kept by their bytes after the transaction id; full: emptied, fills again
+_memo: dict[bytes, tuple[Fields | None, Problems, bool]] = {}
+
+
 def parse_message(msg: bytes) -> tuple[Fields | None, Problems, bool]:
-    """One DNS message: (fields or None when shorter than a header, problems, questions parsed whole)."""
+    """One DNS message: (fields or None when shorter than a header, problems, questions parsed whole).
+
+    Memoised by the bytes after the transaction id (the same name asked by many hosts, the same answer given to
+    them): a repeat costs a dict copy. The fields returned are a fresh top-level dict each time (callers add
+    rtt, matched, ... to it); nested lists are shared and must not be changed."""
+    if len(msg) < 12:
+        return _parse_message(msg)
+    key = msg[2:]
+    hit = _memo.get(key)
+    if hit is None:
+        hit = _parse_message(msg)
+        if len(_memo) >= MEMO_ENTRIES:
+            _memo.clear()
+        _memo[key] = hit
+        fields = hit[0]
+        return (dict(fields) if fields is not None else None), hit[1], hit[2]
+    fields, problems, ok = hit
+    if fields is None:
+        return None, problems, ok
+    out = dict(fields)
+    out["trans_id"] = (msg[0] << 8) | msg[1]
+    return out, problems, ok
+
+
+def _parse_message(msg: bytes) -> tuple[Fields | None, Problems, bool]:
+    """One DNS message, parsed (see parse_message)."""
     problems: Problems = []
     if len(msg) < 12:
         problems.append(("dns_truncated_message", f"{len(msg)} bytes, shorter than a DNS header"))
