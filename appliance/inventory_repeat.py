@@ -12,7 +12,8 @@ meanwhile makes the entry stale: full path).
 
 Only events whose full path is exactly that are remembered: Modbus and BACnet events with no identity in them
 (not an FC43 answer, not a BACnet announcement, a device-object read, a routed, forwarded or network-layer
-message), sent by an IP that is already an asset. Every other event, and every event of another protocol, takes
+message), and MQTT PUBLISHes (the topic is in the key, the payload type too, and its count is redone on a hit),
+sent by an IP that is already an asset. Every other event, and every event of another protocol, takes
 the full path each time. A new step in the full path for Modbus or BACnet must keep this true (or exclude its
 events here): tests/test_inventory_repeat.py compares memo and full path on every event of the test traces.
 """
@@ -67,6 +68,11 @@ class RepeatMemo:
             dev = f.get("instance_number") if f.get("object_type") == "device" else _NOT_DEVICE
             routed = "snet" in f or "dnet" in f
             key = (protocol, ev.src, ev.dst, ev.op, ev.kind, f.get("bvlc_function"), dev, routed)
+        elif protocol == "mqtt":
+            if ev.op != "publish":
+                return False
+            # the full path adds the topic (a set) and counts the payload type: both in the key, the count redone
+            key = (protocol, ev.src, ev.dst, ev.op, ev.kind, f.get("topic"), f.get("payload_type"))
         else:
             return False
         try:
@@ -89,6 +95,10 @@ class RepeatMemo:
                 if target is not None:
                     target.received[skey] += 1
                     target.cached = None
+                if protocol == "mqtt" and ev.kind == REQUEST:  # what mqtt_assets.learn_wire counts
+                    kind = f.get("payload_type")
+                    if isinstance(kind, str):
+                        rec.mqtt_payload_types[kind] += 1
                 return True
         self._remember(key, ev)
         return False
@@ -100,7 +110,9 @@ class RepeatMemo:
         if not src or kind not in _KINDS or looks_like_mac(src) or (dst and looks_like_mac(dst)):
             return
         inv = self._inv
-        if ev.protocol == "modbus":
+        if ev.protocol == "mqtt":
+            skey = ("mqtt", inv.op_class("mqtt", op))
+        elif ev.protocol == "modbus":
             unit = f.get("unit")
             if (kind == RESPONSE and op == _RDI) or not (unit is None or type(unit) is int):
                 return

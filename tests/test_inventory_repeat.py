@@ -55,7 +55,8 @@ def _feed(inv: AssetInventory, inputs: list[ProtocolEvent | Flow]) -> None:
 
 @pytest.mark.parametrize(
     "trace", ["hilti/read-properties.pcap", "hilti/rpm.pcap", "hilti/who-is-i-am.pcap",
-              "icsnpp/bacnet_segmented_data.pcap", "zeek/modbusBig.pcap", "icsst/modbus_test.pcap"],
+              "icsnpp/bacnet_segmented_data.pcap", "zeek/modbusBig.pcap", "icsst/modbus_test.pcap",
+              "arkime/mqtt_big.pcap", "arkime/mqtt_synthetic.pcap", "ndpi/coap_mqtt.pcap"],
 )
 def test_memo_gives_the_assets_of_the_full_path(trace: str) -> None:
     inputs = _inputs(TRACES / trace)
