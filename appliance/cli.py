@@ -79,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the asset inventory kept in the state directory.",
     )
     inv.add_argument("--json", action="store_true", help="one JSON object per asset instead of a table")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="write a pcap of simulated days of a site, with ground truth",
+        description="Synthesize N days of a data-center site's traffic from a profile (YAML), with scenarios "
+        "injected, into DIR/site.pcap, DIR/truth.json and DIR/zones.yml. Deterministic for a seed; nothing is sent.",
+    )
+    sim.add_argument("--profile", type=Path, required=True, help="site profile (YAML)")
+    sim.add_argument("--days", type=int, default=1, help="days to simulate (default 1)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    sim.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    sim.add_argument("--scenario", type=Path, action="append", default=[], help="scenario file (YAML), repeatable")
+    sim.add_argument("--at", metavar="DAY@HH:MM", help="start every scenario at this day and time instead")
+    sim.add_argument("--pace", type=float, help="scenario pace instead of the files' (10: ten times slower)")
     return parser
 
 
@@ -89,6 +103,10 @@ def _state_dir(args: argparse.Namespace, config: Config) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `otwatch` command."""
     args = build_parser().parse_args(argv)
+    if args.command == "simulate":
+        from appliance.commands import simulate_command
+
+        return simulate_command(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -259,3 +259,10 @@ def inventory_command(args: argparse.Namespace, config: Config, state_dir: Path)
         return EXIT_OK
     print(render_table(asset_rows(assets)))
     return EXIT_OK
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Write simulated days of a site (simulators.site) and print a summary."""
+    from simulators.site import run_simulate
+
+    return run_simulate(args.profile, args.days, args.seed, args.out, args.scenario, args.at, args.pace)
