@@ -45,6 +45,12 @@ class DetectorEngine:
             for protocol in getattr(d, "event_protocols", ()):
                 self._by_protocol.setdefault(protocol, []).append(d)
         self._flow_detectors = [d for d in self.detectors if getattr(d, "wants_flows", False)]
+        # detectors that see every event (whatever its protocol), after the protocol-specific ones
+        self._all_events = [d for d in self.detectors if getattr(d, "all_events", False)]
+        for d in self._all_events:
+            for wanted in self._by_protocol.values():
+                if d in wanted:
+                    wanted.remove(d)
         self._alert_detectors = [cast(MetaDetector, d) for d in self.detectors if getattr(d, "wants_alerts", False)]
         self._next_tick = 0.0
 
@@ -105,6 +111,11 @@ class DetectorEngine:
                     d.on_event(ev, self)
                 except Exception as exc:  # a detector bug must not stop the sensor
                     self._crash(d, exc)
+        for d in self._all_events:
+            try:
+                d.on_event(ev, self)
+            except Exception as exc:
+                self._crash(d, exc)
         if ev.ts >= self._next_tick:
             self.tick(ev.ts)
 

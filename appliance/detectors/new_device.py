@@ -4,7 +4,9 @@ The attack this product exists for came in over the VPN with an employee's stati
 the address was known, its NTLM workstation name was not. Names are compared by their first label, case-folded
 (`LAPTOP-JSMITH` from NTLM is `laptop-jsmith.corp.example` from DNS). Reads the inventory as it was before the
 event (the pipeline runs detectors first). A fresh sensor (empty inventory) stays quiet for `settle` seconds of
-packet time while it learns the site; with an inventory loaded from the state directory it judges at once.
+packet time while it learns the site; with an inventory loaded from the state directory it judges at once. A new
+address is judged when it first initiates something (a request, a connection, a client connected to the broker),
+before its flow has ended; an address first seen answering is not a new device (it was there, silent).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class NewDeviceDetector:
         Note("new_device", "low", 30, ("T1200",), "an address never seen before on the network"),
     )  # fmt: skip
     event_protocols: ClassVar[frozenset[str]] = HOSTNAME_PROTOCOLS
+    all_events: ClassVar[bool] = True  # a new address is judged at its first event, before its flow has ended
     wants_flows: ClassVar[bool] = True
 
     def __init__(self, settings: NewDeviceSettings | None = None) -> None:
@@ -50,11 +53,16 @@ class NewDeviceDetector:
         return ts >= self._judge_from and ctx.inventory is not None
 
     def on_event(self, ev: ProtocolEvent, ctx: AlertContext) -> None:
-        """Compare the names an event gives addresses with the names the inventory knows."""
-        if not self._judging(ev.ts, ctx):
-            return
+        """A sender never seen before; the names an event gives addresses against the names the inventory knows."""
         inventory = ctx.inventory
-        assert inventory is not None
+        if inventory is None:
+            return
+        src = ev.src
+        if (src and (ev.kind == "request" or ev.op == "client_connected") and not inventory.knows(src)
+                and self._judging(ev.ts, ctx) and inventory.could_be_asset(src)):  # an initiator, not a responder
+            self._new(ev.ts, src, ev.dst, ev.uid, f"{ev.protocol} {ev.op}", ctx)
+        if ev.protocol not in HOSTNAME_PROTOCOLS or not self._judging(ev.ts, ctx):
+            return
         for ip, name, source in hostname_facts(ev):
             if source == "dns":  # a resolver's answer is a claim about an address, not the machine speaking
                 continue
@@ -79,13 +87,9 @@ class NewDeviceDetector:
         assert inventory is not None
         ip = flow.id.orig_h
         if not inventory.knows(ip):
-            if not inventory.could_be_asset(ip):
-                return
-            ctx.alert(
-                self, "new_device", flow.ts, ip, uids=(flow.id.uid,),
-                explanation=f"{ip} opened a connection to {flow.id.resp_h}:{flow.id.resp_p}; it was never seen before",
-                details={"mac": flow.orig_mac, "first_peer": flow.id.resp_h, "port": flow.id.resp_p},
-            )  # fmt: skip
+            if inventory.could_be_asset(ip):
+                self._new(flow.ts, ip, flow.id.resp_h, flow.id.uid, f"{flow.id.proto}/{flow.id.resp_p}", ctx,
+                          flow.orig_mac)  # fmt: skip
             return
         mac = normalize_mac(flow.orig_mac)
         known_mac = inventory.mac_of(ip)
@@ -95,6 +99,17 @@ class NewDeviceDetector:
                 explanation=f"{ip} sent from MAC {mac}; the address was only ever seen with {known_mac}",
                 details={"mac": mac, "known_mac": known_mac},
             )  # fmt: skip
+
+    def _new(
+        self, ts: float, ip: str, peer: str, uid: str | None, what: str, ctx: AlertContext, mac: str | None = None
+    ) -> None:
+        if not ctx.fresh(self, "new_device", ip, ts):
+            return
+        ctx.alert(
+            self, "new_device", ts, ip, uids=(uid,) if uid else (),
+            explanation=f"{ip} was never seen before; first seen sending {what} to {peer}",
+            details={"mac": mac, "first_peer": peer, "first": what},
+        )  # fmt: skip
 
     def on_tick(self, now: float, ctx: AlertContext) -> None:
         """No windows to close."""

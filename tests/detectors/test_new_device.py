@@ -120,3 +120,17 @@ def test_a_sensor_with_a_stored_inventory_judges_at_once() -> None:
     site = Site(settle=3600.0, inventory=inventory)
     site.flow(conn(NEWBIE, T0 + 10))
     assert [a.note for a in site.alerts] == ["new_device"]
+
+
+def test_a_new_address_is_judged_at_its_first_request_not_at_the_end_of_its_flow() -> None:
+    site = Site(settle=3600.0)
+    site.flow(conn("10.1.0.50", T0, mac="02:00:00:00:00:50"))
+    camera, broker = "10.70.1.22", "10.70.1.2"
+    fid = FlowId("Cm", camera, 40000, broker, 1883, "tcp")
+    site.event(ProtocolEvent(T0 + 4000, fid, "mqtt", "connect", "request", True, camera, broker, {"client_id": "c"}))
+    site.event(ProtocolEvent(T0 + 4000.1, fid, "mqtt", "connack", "response", False, broker, camera, {}))
+    site.flow(Flow(fid, T0 + 4000, 3.0, "mqtt", 10, 10, "SF", 0, "ShADadFf", 4, 200, 4, 200, None, None))
+    assert [(a.note, a.src, a.ts) for a in site.alerts] == [("new_device", camera, T0 + 4000)]  # the broker answered
+    assert site.alerts[0].explanation == (
+        "10.70.1.22 was never seen before; first seen sending mqtt connect to 10.70.1.2"
+    )
