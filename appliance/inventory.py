@@ -54,10 +54,11 @@ from appliance.bacnet_assets import (
     mac_of,
     network_of,
 )
-from appliance.hostnames import CLIENT_SOURCES, HOSTNAME_PROTOCOLS, hostname_facts
+from appliance.hostname_assets import HostnameInventory
+from appliance.hostnames import HOSTNAME_PROTOCOLS
 from appliance.inventory_repeat import RepeatMemo
 from appliance.model import EXCEPTION, REQUEST, RESPONSE, WEIRD, Asset, Flow, ProtocolEvent, routed_address
-from appliance.mqtt_assets import BROKER_PROTOCOL, MqttInventory, learn_wire
+from appliance.mqtt_assets import BROKER_PROTOCOL, learn_wire
 from appliance.zones import ZoneMap
 
 # Protocols whose roles come from their events only: BACnet/IP peers talk both ways on one UDP port, so who
@@ -67,7 +68,7 @@ _SERVICE, _ANNOUNCE, _NO_ROLE, _NETWORK = range(4)  # the nature of a BACnet op,
 _CLIENT, _SERVER = ("bacnet", "client"), ("bacnet", "server")
 
 
-class AssetInventory(MqttInventory):
+class AssetInventory(HostnameInventory):
     """Who is who on the network, built from conn records and protocol events (pipeline thread only)."""
 
     def __init__(
@@ -181,51 +182,6 @@ class AssetInventory(MqttInventory):
             peers.add(dst)
         if kind == RESPONSE and ev.op == "read_device_identification":
             apply_fc43(rec, ev.fields.get("objects"))
-
-    def hostnames_of(self, ip: str) -> list[str]:
-        """The names an address went by so far (as first written), oldest first; [] for an unknown address."""
-        rec = self._by_ip.get(ip)
-        if rec is None:
-            return []
-        return [entry[0] for entry in sorted(rec.hostnames.values(), key=lambda e: e[2])]
-
-    def knows(self, ip: str) -> bool:
-        """True when the address is an asset already."""
-        return ip in self._by_ip
-
-    def asset_count(self) -> int:
-        """How many assets there are."""
-        return len(self._recs) + len(self._routed)
-
-    def could_be_asset(self, ip: str) -> bool:
-        """True when the address would become an asset if it sent (unicast, specified)."""
-        return self._unicast(ip)
-
-    def protocols_of(self, ip: str) -> frozenset[str]:
-        """The protocols an address was seen speaking (empty for an unknown address)."""
-        rec = self._by_ip.get(ip)
-        return frozenset(rec.protocols) if rec is not None else frozenset()
-
-    def mac_of(self, ip: str) -> str | None:
-        """The MAC an address is known by (None when unknown or behind a gateway)."""
-        rec = self._by_ip.get(ip)
-        return rec.mac if rec is not None else None
-
-    def is_gateway_mac(self, mac: str) -> bool:
-        """True when the MAC is a gateway's (it sent from many addresses)."""
-        return (normalize_mac(mac) or "") in self.gateways
-
-    def learn_hostnames(self, ev: ProtocolEvent) -> list[tuple[str, str, str, bool]]:
-        """Learn the names an event gives addresses; returns (ip, name, source, new to that asset) for each fact.
-        NTLM and DHCP clients may become assets here (they sent the message); a DNS answer only names known ones."""
-        out = []
-        for ip, name, source in hostname_facts(ev):
-            rec = self._by_ip.get(ip)
-            if rec is None and source in CLIENT_SOURCES:
-                rec = self._sender(ip, None, ev.ts)
-            if rec is not None:
-                out.append((ip, name, source, rec.learn_hostname(name, source, ev.ts)))
-        return out
 
     @staticmethod
     def _touch(rec: AssetRecord, ts: float, weird: bool) -> None:
