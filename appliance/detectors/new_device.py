@@ -25,6 +25,11 @@ def short_name(name: str) -> str:
     return name.split(".", 1)[0].casefold()
 
 
+# ICMP and ICMPv6 error types (their flows are keyed by type in orig_p): unreachable, source quench, redirect, time
+# exceeded, parameter problem; ICMPv6 destination unreachable, packet too big, time exceeded, parameter problem
+ICMP_ERRORS = frozenset({1, 2, 3, 4, 5, 11, 12})
+
+
 class NewDeviceDetector:
     """Hostname and MAC changes of known addresses, and addresses never seen before."""
 
@@ -86,6 +91,8 @@ class NewDeviceDetector:
         inventory = ctx.inventory
         assert inventory is not None
         ip = flow.id.orig_h
+        if flow.id.proto == "icmp" and flow.id.orig_p in ICMP_ERRORS:
+            return  # an ICMP error answers something (a probe of a closed port): the host started nothing
         if not inventory.knows(ip):
             if inventory.could_be_asset(ip):
                 self._new(flow.ts, ip, flow.id.resp_h, flow.id.uid, f"{flow.id.proto}/{flow.id.resp_p}", ctx,

@@ -282,8 +282,9 @@ class JsonlLogs:
         self._write("conn", self.flow_row(flow))
 
     def write_alert(self, alert: Alert) -> None:
-        """Log a detector's alert to `alerts.jsonl`."""
+        """Log a detector's alert to `alerts.jsonl`, flushed at once (alerts are rare, and read as they come)."""
         self._write("alerts", alert.to_dict())
+        self._files["alerts"].flush()
 
     def write_assets(self, assets: Iterable[Asset]) -> None:
         """Log the given assets to `assets.jsonl`, one row each (`Asset.to_dict()`)."""

@@ -134,3 +134,12 @@ def test_a_new_address_is_judged_at_its_first_request_not_at_the_end_of_its_flow
     assert site.alerts[0].explanation == (
         "10.70.1.22 was never seen before; first seen sending mqtt connect to 10.70.1.2"
     )
+
+
+def test_an_icmp_error_from_a_silent_host_is_not_a_new_device() -> None:
+    site = Site(settle=0.0)
+    site.flow(conn("10.1.0.50", T0))
+    unreachable = Flow(FlowId("Ci", "10.20.32.1", 3, VPN, 3, "icmp"), T0 + 10, 0.0, None, 0, 0, "OTH", 0, "",
+                       1, 56, 0, 0, None, None)  # fmt: skip
+    site.flow(unreachable)
+    assert "10.20.32.1" not in [a.src for a in site.alerts] and len(site.alerts) == 1  # only 10.1.0.50, new
