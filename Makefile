@@ -10,9 +10,9 @@ APT_PACKAGES := tshark tcpdump prometheus mosquitto mosquitto-clients iproute2 u
 SYSTEM_TOOLS := tshark capinfos tcpdump promtool prometheus mosquitto mosquitto_passwd ip setpriv openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= out/demo
-DEMO_CONFIG := simulators/profiles/demo-zones.yml
+DEMO_ARGS ?=
 
-.PHONY: setup system venv test lint pytest demo bench clean
+.PHONY: setup system venv test lint pytest demo demo-offline bench clean
 
 setup: system venv
 
@@ -42,16 +42,18 @@ pytest: setup
 test: setup lint pytest
 
 demo: setup
+	@echo "== a small data-center site live on loopback, otwatch watching it, an intrusion played against it"
+	$(SUDO) $(BIN)/python -m simulators.demo $(DEMO_ARGS)
+
+demo-offline: setup
 	rm -rf $(DEMO_DIR)
-	@echo "== generating a simulated data-center capture (seeded: PLCs, BMS, MQTT cameras, DNS, IT noise)"
-	$(BIN)/python -m simulators.mixed_capture $(DEMO_DIR)/site.pcap --packets 100000 --seed 7
-	$(BIN)/otwatch replay $(DEMO_DIR)/site.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/site --state $(DEMO_DIR)/state
-	@echo "== replaying bundled real captures (Zeek, ITI, Arkime traces)"
-	$(BIN)/otwatch replay tests/traces/zeek/modbusBig.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/modbusBig --state $(DEMO_DIR)/state --no-progress
-	$(BIN)/otwatch replay tests/traces/icsst/modbus_test.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/modbus_test --state $(DEMO_DIR)/state --no-progress
-	$(BIN)/otwatch replay tests/traces/arkime/modbus.pcap --config $(DEMO_CONFIG) --out $(DEMO_DIR)/logs/arkime --state $(DEMO_DIR)/state --no-progress
+	@echo "== simulating two days of the small site with the VPN intrusion continued into OT (seeded)"
+	$(BIN)/otwatch simulate --profile simulators/profiles/site-small.yml --days 2 --seed 7 --scenario simulators/profiles/scenarios/vpn-intrusion-ot.yml --out $(DEMO_DIR)/site
+	$(BIN)/otwatch replay $(DEMO_DIR)/site/site.pcap --config $(DEMO_DIR)/site/zones.yml --out $(DEMO_DIR)/logs/site --state $(DEMO_DIR)/state
+	@echo "== alerts"
+	@cut -c1-220 $(DEMO_DIR)/logs/site/alerts.jsonl || true
 	@echo "== inventory"
-	$(BIN)/otwatch inventory --config $(DEMO_CONFIG) --state $(DEMO_DIR)/state
+	$(BIN)/otwatch inventory --config $(DEMO_DIR)/site/zones.yml --state $(DEMO_DIR)/state
 
 bench: setup
 	$(BIN)/python tests/bench/run_bench.py

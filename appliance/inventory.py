@@ -4,8 +4,9 @@ Identity: an asset is keyed by (MAC, IP). A flow without a usable MAC (zero MAC 
 link types) and every protocol event (events carry no MACs) key by IP alone; when a conn record later brings
 the MAC, the IP-only asset is re-keyed and keeps its id. A MAC seen sending from more than
 `router_mac_threshold` IPs is a gateway: its addresses are keyed by IP alone and the MAC is kept as `via_mac`.
-Only senders become assets (an address that never answered is a peer, not an asset); broadcast, multicast and
-unspecified addresses never do. Categories come from the rule table in `appliance.asset_rules`.
+Only senders become assets (an address that never answered, or answered a SYN with a bare RST, is a peer, not an
+asset); broadcast, multicast and unspecified addresses never do. Categories come from the rule table in
+`appliance.asset_rules`.
 
 Assets without an IP: a BACnet/Ethernet station is keyed by its MAC alone (ip ""). A routed BACnet device (an
 event with SNET/SADR: the message came from another BACnet network through a router) is keyed by (network
@@ -95,7 +96,7 @@ class AssetInventory(HostnameInventory):
         )
         end = flow.ts + flow.duration
         sides = [(fid.orig_h, flow.orig_mac, fid.resp_h, "client")]
-        if flow.resp_pkts > 0 or flow.resp_bytes > 0:
+        if (flow.resp_pkts > 0 or flow.resp_bytes > 0) and flow.conn_state != "REJ":  # a bare RST is no service
             sides.append((fid.resp_h, flow.resp_mac, fid.orig_h, "server"))
         llc = fid.proto == "llc"  # BACnet/Ethernet: the endpoints are MACs
         for ip, mac, peer, role in sides:

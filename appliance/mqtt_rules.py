@@ -29,6 +29,7 @@ GATEWAY_WORDS = frozenset(
 _TOKEN = re.compile(r"[a-z0-9]+")
 _HYPHENATED = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
 MAX_SHOWN = 3
+MIN_GATEWAY_READS = 20  # a gateway polls: a host that sent one Modbus write and one publish is no gateway
 
 
 def tokens(text: str) -> set[str]:
@@ -54,10 +55,19 @@ def _shown(texts: list[str]) -> str:
     return head + (f" (+{len(texts) - MAX_SHOWN} more)" if len(texts) > MAX_SHOWN else "")
 
 
+COMMAND_LEVELS = frozenset({"cmd", "cmnd", "command", "commands", "set", "control", "ctrl"})
+
+
+def is_command_topic(topic: str) -> bool:
+    """True for a topic that carries commands to a device (a level `cmd`, `set`, `control`...): whoever publishes
+    on it controls the device named in it, it is not that device."""
+    return not COMMAND_LEVELS.isdisjoint(topic.lower().split("/"))
+
+
 def _words(r: AssetRecord, words: frozenset[str], what: str) -> str | None:
-    """Evidence that the client ids or published topics name `what`."""
+    """Evidence that the client ids or published topics (command topics aside) name `what`."""
     ids = _named(r.mqtt_client_ids, words)
-    topics = _named(r.mqtt_published, words)
+    topics = _named((t for t in r.mqtt_published if not is_command_topic(t)), words)
     if not ids and not topics:
         return None
     parts = []
@@ -83,10 +93,10 @@ def camera_words(r: AssetRecord) -> str | None:
 
 
 def gateway_protocols(r: AssetRecord) -> str | None:
-    """A host that polls Modbus or BACnet devices and publishes over MQTT: a protocol gateway."""
+    """A host that polls Modbus or BACnet devices (MIN_GATEWAY_READS reads or more) and publishes over MQTT."""
     if not r.mqtt_published:
         return None
-    polled = [p for p in ("modbus", "bacnet") if (p, "client") in r.roles]
+    polled = [p for p in ("modbus", "bacnet") if (p, "client") in r.roles and r.sent[(p, "read")] >= MIN_GATEWAY_READS]
     if not polled:
         return None
     n = sum(len(r.roles[(p, "client")][1]) for p in polled)

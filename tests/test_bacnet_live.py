@@ -8,6 +8,7 @@ own port. Devices run with fixed values (`--interval 0`) so that every value rea
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import shutil
@@ -181,6 +182,17 @@ def check_summary(summary: dict[str, Any]) -> None:
 
 
 def test_walker_is_seeded_and_stays_within_bounds() -> None:
+    loop = asyncio.new_event_loop()  # bacpypes3 objects schedule a task when built: give them a loop of their own
+    asyncio.set_event_loop(loop)
+    try:
+        _walk_all_profiles()
+        loop.run_until_complete(asyncio.sleep(0))  # let the objects' post-init tasks run before the loop closes
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _walk_all_profiles() -> None:
     for kind, profile in PROFILES.items():
         a, b = build_points(kind), build_points(kind)
         walk_a, walk_b = Walker(a, kind, seed=7), Walker(b, kind, seed=7)

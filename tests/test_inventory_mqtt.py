@@ -81,9 +81,19 @@ def test_categories_from_images_words_and_protocol_gateways() -> None:
 def test_a_host_polling_modbus_and_publishing_mqtt_is_a_protocol_gateway() -> None:
     inv = AssetInventory()
     poll = FlowId("C9", GW, 41000, PLC, 502, "tcp")
-    inv.on_event(ProtocolEvent(T0, poll, "modbus", "read_holding_registers", "request", True, GW, PLC, {"unit": 1}))
-    inv.on_event(ProtocolEvent(T0, poll, "modbus", "read_holding_registers", "response", False, PLC, GW, {"unit": 1}))
+
+    def reads(n: int) -> None:
+        for i in range(n):
+            inv.on_event(ProtocolEvent(T0 + i, poll, "modbus", "read_holding_registers", "request", True, GW, PLC,
+                                       {"unit": 1}))  # fmt: skip
+            inv.on_event(ProtocolEvent(T0 + i, poll, "modbus", "read_holding_registers", "response", False, PLC, GW,
+                                       {"unit": 1}))  # fmt: skip
+
+    reads(1)
+    inv.on_event(ProtocolEvent(T0, poll, "modbus", "write_single_register", "request", True, GW, PLC, {"unit": 1}))
     session(inv, GW, "x1", ("plant/cooling/supply", "json"))
+    assert by_ip(inv)[GW].category == "unknown"  # one read, one write and a publish: an intruder's, not a gateway's
+    reads(19)
     gw = by_ip(inv)[GW]
     assert (gw.category, gw.category_rule) == ("IoT gateway", "mqtt-protocol-gateway")
     assert gw.category_evidence == "polls 1 modbus device(s) and publishes on 1 MQTT topic(s)"
@@ -146,3 +156,11 @@ def test_the_session_does_not_double_count_what_the_wire_saw_and_adds_subscripti
     cam = by_ip(inv)[CAM]
     assert cam.mqtt_payload_types == (("jpeg", 2), ("json", 1))
     assert cam.mqtt_topics_subscribed == ("cams/1/cmd/#",)
+
+
+def test_publishing_commands_to_a_camera_does_not_make_a_camera() -> None:
+    inv = AssetInventory()
+    session(inv, SENSOR, "maint-tool", ("cams/cam-01/cmd", "json"), ("site/cam-02/set/zoom", "json"))
+    session(inv, CAM, "node-9", ("cams/cam-01/status", "json"))
+    assets = by_ip(inv)
+    assert assets[SENSOR].category == "unknown" and assets[CAM].category == "IP camera"
