@@ -54,6 +54,17 @@ _QUESTION_KEYS = ("query", "qclass", "qclass_name", "qtype", "qtype_name", "ptr_
 _MULTICAST = ("224.0.0.251", "224.0.0.252", "ff02::fb", "ff02::1:3")
 
 
+_NETBIOS_LETTERS = frozenset("abcdefghijklmnop")
+
+
+def _netbios_name(query: object) -> bool:
+    """True for a NetBIOS first-level-encoded name (32 letters A-P): NBNS on UDP 137 looks like DNS but is not."""
+    if not isinstance(query, str):
+        return False
+    label = query.split(".", 1)[0]
+    return len(label) == 32 and _NETBIOS_LETTERS.issuperset(label)
+
+
 class DnsDecoder:
     """Decodes the DNS messages of one UDP flow (one datagram per feed), pairing responses with queries."""
 
@@ -82,7 +93,7 @@ class DnsDecoder:
         if qd != 1 or an or ns or ar > 1:
             return False
         f, problems, ok = parse_message(payload)
-        return ok and not problems and f is not None
+        return ok and not problems and f is not None and not _netbios_name(f.get("query"))
 
     def feed(self, data: bytes, is_orig: bool, ts: float) -> list[ProtocolEvent]:
         """Decode one datagram (one DNS message)."""

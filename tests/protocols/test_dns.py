@@ -276,3 +276,12 @@ def test_too_many_pending_queries_are_bounded() -> None:
     closing = dec.close(2000.0)
     assert len([e for e in closing if e.kind == "notice"]) == 64
     assert closing[-1].op == "dns_unmatched_queries" and closing[-1].fields["count"] == 1100 - 64
+
+
+def test_probe_leaves_netbios_name_service_alone() -> None:
+    from protocols.dns import DnsDecoder
+
+    nbstat = bytes.fromhex("a1b2000000010000000000002043" + "4b" + "41" * 30 + "0000210001")
+    assert not DnsDecoder.probe(nbstat, True)  # `nbtstat -A`: the wildcard name "*" encoded, type NBSTAT
+    srv = bytes.fromhex("a1b201000001000000000000055f6c646170045f746370036463730000210001")
+    assert DnsDecoder.probe(srv, True)  # a DNS SRV query (the same type number, 33) is DNS
