@@ -11,6 +11,7 @@ from appliance.asset_record import normalize_mac
 from appliance.hostnames import CLIENT_SOURCES, hostname_facts
 from appliance.model import ProtocolEvent
 from appliance.mqtt_assets import MqttInventory
+from appliance.zones import Zone
 
 
 class HostnameInventory(MqttInventory):
@@ -39,6 +40,10 @@ class HostnameInventory(MqttInventory):
         """The protocols an address was seen speaking (empty for an unknown address)."""
         rec = self._by_ip.get(ip)
         return frozenset(rec.protocols) if rec is not None else frozenset()
+
+    def zone_of(self, ip: str) -> Zone | None:
+        """The configured zone of an address (None when no zone holds it)."""
+        return self.zones.lookup(ip)
 
     def mac_of(self, ip: str) -> str | None:
         """The MAC an address is known by (None when unknown or behind a gateway)."""

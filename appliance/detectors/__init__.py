@@ -8,6 +8,7 @@ from appliance.detectors.base import Detector
 from appliance.detectors.dns_sweep import DnsSweepDetector
 from appliance.detectors.ldap_recon import LdapReconDetector
 from appliance.detectors.new_device import NewDeviceDetector
+from appliance.detectors.ot_pivot import OtPivotDetector
 from appliance.detectors.recon_tools import ReconToolDetector
 from appliance.detectors.scan import ScanDetector
 from appliance.detectors.settings import DetectorSettings
@@ -19,6 +20,7 @@ DETECTORS = (
     NewDeviceDetector,
     AuthBruteforceDetector,
     LdapReconDetector,
+    OtPivotDetector,
     AlertBurstDetector,
 )
 
@@ -34,5 +36,6 @@ def build_detectors(settings: DetectorSettings) -> list[Detector]:
         NewDeviceDetector(settings.new_device),
         AuthBruteforceDetector(settings.auth_bruteforce),
         LdapReconDetector(settings.ldap_recon),
+        OtPivotDetector(),
         AlertBurstDetector(settings.alert_burst),
     ]

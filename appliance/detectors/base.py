@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Protocol
 
 from appliance.alert import SEVERITIES, Alert
 from appliance.model import Flow, ProtocolEvent
+from appliance.zones import Zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,14 @@ class InventoryView(Protocol):
 
     def protocols_of(self, ip: str) -> frozenset[str]:
         """The protocols the address was seen speaking (empty for an unknown address)."""
+        ...
+
+    def zone_of(self, ip: str) -> Zone | None:
+        """The configured zone of an address (None when no zone holds it)."""
+        ...
+
+    def op_class(self, protocol: str, op: str) -> str:
+        """The operation class (read, write, command, ...) of a protocol operation."""
         ...
 
     def mac_of(self, ip: str) -> str | None:
