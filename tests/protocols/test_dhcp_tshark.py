@@ -6,8 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from appliance.capture.dissect import Dissector
 from appliance.capture.pcapfile import PcapReader
 from appliance.flows import FlowTable
@@ -21,8 +19,8 @@ FIELDS = ("frame.number", "dhcp.type", "dhcp.id", "dhcp.hw.mac_addr", "dhcp.opti
           "dhcp.fqdn.name", "dhcp.option.router", "dhcp.option.domain_name_server", "dhcp.option.domain_name")
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 def test_scenario_matches_tshark(tmp_path: Path) -> None:
+    assert shutil.which("tshark"), "tshark is missing: `make test` installs it (Debian package tshark)"
     pcap = tmp_path / "dns_http.pcap"
     write_pcap(pcap, seed=7)
     by_frame: dict[int, list[ProtocolEvent]] = {}
