@@ -182,7 +182,6 @@ def test_command_line_stops_everything_on_sigterm() -> None:
         assert cli.stdout is not None
         lines = [cli.stdout.readline() for _ in range(8)]
         assert lines[0].startswith("IT servers up") and lines[7].startswith("learning: LAPTOP-JSMITH")
-        wait_for(lambda: ("tcp", "127.8.0.23", 0) in {(t, ip, 0) for t, ip, _p in bound_here()}, "the laptop's traffic")
         cli.send_signal(signal.SIGTERM)
         out, err = cli.communicate(timeout=30)
     finally:
