@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,12 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         print("otwatch demo: live capture on lo needs root or CAP_NET_RAW: run `sudo make demo`", file=sys.stderr)
         return 2
     out: Path = args.out
-    for sub in ("state", "logs"):
-        path = out / sub
-        if path.exists():
-            for f in sorted(path.rglob("*"), reverse=True):
-                f.unlink() if f.is_file() else f.rmdir()
-        path.mkdir(parents=True, exist_ok=True)
+    for sub in ("state", "logs"):  # a fresh run: the inventory and logs of an earlier demo are not this one's
+        shutil.rmtree(out / sub, ignore_errors=True)
+        (out / sub).mkdir(parents=True, exist_ok=True)
     it_plan = ItPlan()
     site, it = LiveSite(small_plan()), ItServers(it_plan)
     sensor: subprocess.Popen[str] | None = None
