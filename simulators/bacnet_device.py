@@ -283,10 +283,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
-    args = parse_args(argv)
-    identity = Identity(
+def identity_from_args(args: argparse.Namespace, description: str | None = None) -> Identity:
+    """A device identity from command-line arguments (instance, name, vendor, model, firmware, ...); the vendor
+    name from the vendor id when not given, the description from the device kind's profile when not given."""
+    return Identity(
         instance=args.instance,
         name=args.name,
         vendor_id=args.vendor_id,
@@ -295,8 +295,14 @@ def main(argv: list[str] | None = None) -> int:
         firmware=args.firmware,
         software=args.software,
         location=args.location,
-        description=args.description or PROFILES[args.kind].description,
+        description=description or PROFILES[args.kind].description,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    args = parse_args(argv)
+    identity = identity_from_args(args, args.description)
     seed = args.instance if args.seed is None else args.seed
     asyncio.run(serve(identity, args.kind, args.address, args.interval, seed))
     return 0

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from simulators.live import LiveSite, small_plan
+from simulators.live.procs import wait_until
 from simulators.live_it.attacker import Attacker
 from simulators.live_it.plan import ItPlan
 from simulators.live_it.servers import ItServers, describe
@@ -67,15 +68,6 @@ def http_get(url: str) -> str | None:
             return str(response.read().decode())
     except OSError:
         return None
-
-
-def wait_for(condition: Any, what: str, limit: float = 30.0) -> None:
-    """Poll a condition until it holds (bounded); raise naming what never happened."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class AlertTail(threading.Thread):
@@ -191,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
              str(out / "state"), "--log-dir", str(out / "logs"), "--web.listen-address", args.web],
             cwd=ROOT, text=True,
         )  # fmt: skip
-        wait_for(lambda: http_get(f"http://{args.web}/-/ready") is not None, "the sensor's /-/ready")
+        wait_until(lambda: http_get(f"http://{args.web}/-/ready") is not None, "the sensor's /-/ready", 30.0)
         tail.start()
         print(f"== the sensor learns the site for {args.learn:g} s (the employee works from the VPN as usual)")
         attacker = Attacker(it_plan, say=lambda text: print("  " + text, flush=True))

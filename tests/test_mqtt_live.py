@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from tests.mqttkit import (
     make_pki,
     wait_for,
 )
+from tests.test_run_live import http_get
 
 SESSION_ID = "otwatch-live"
 
@@ -56,15 +56,6 @@ def broker(tmp_path: Path, pki: Pki) -> Iterator[Mosquitto]:
 
 
 # ---------------------------------------------------------------------------------------------- otwatch run
-
-
-def http_get(url: str) -> str | None:
-    """The body of a GET, or None while nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return str(response.read().decode())
-    except OSError:
-        return None
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -23,7 +23,14 @@ from bacpypes3.app import Application
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.local.object import Object
 
-from simulators.bacnet_device import KINDS, PROFILES, VENDOR_NAMES, Identity, Walker, build_device_object, build_points
+from simulators.bacnet_device import (
+    KINDS,
+    Identity,
+    Walker,
+    build_device_object,
+    build_points,
+    identity_from_args,
+)
 from simulators.live.status import ParentWatch, Status
 
 # services that change nothing on the device (reads, discovery, notifications, subscriptions)
@@ -89,17 +96,7 @@ async def serve(args: argparse.Namespace) -> None:
     host = args.address.split("/")[0]
     status = Status(Path(args.status), args.name, "bms", host)
     status.note(instance=args.instance, vendor_id=args.vendor_id, model=args.model, firmware=args.firmware)
-    identity = Identity(
-        instance=args.instance,
-        name=args.name,
-        vendor_id=args.vendor_id,
-        vendor_name=args.vendor_name or VENDOR_NAMES.get(args.vendor_id, f"Vendor {args.vendor_id}"),
-        model=args.model,
-        firmware=args.firmware,
-        software=args.software,
-        location=args.location,
-        description=PROFILES[args.kind].description,
-    )
+    identity = identity_from_args(args)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
