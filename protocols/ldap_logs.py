@@ -15,23 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocols.smb_logs import NTLM_COLUMNS, zeek_row
+
 __all__ = ["DETAIL_LOGS", "log_rows"]
 
 DETAIL_LOGS = ("ldap_search", "ntlm")
-_ID = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
 _SEARCH = ("message_id", "scope", "deref_aliases", "base_object", "result_count", "result", "diagnostic_message",
            "filter", "attributes")  # fmt: skip
-_NTLM = ("username", "hostname", "domainname", "server_nb_computer_name", "server_dns_computer_name",
-         "server_tree_name", "success")  # fmt: skip
 
 
 def _row(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {"ts": row.get("request_ts", row.get("ts"))}
-    for key in _ID + columns:
-        value = row.get(key)
-        if value is not None:
-            out[key] = value
-    return out
+    return zeek_row(row, row.get("request_ts", row.get("ts")), columns)
 
 
 def log_rows(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -43,5 +37,5 @@ def log_rows(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if op == "search" and kind == "notice":
         return [("ldap_search", _row(row, _SEARCH))]
     if op == "bind" and kind != "request" and row.get("auth") == "ntlm" and ("success" in row or kind == "notice"):
-        return [("ntlm", _row(row, _NTLM))]
+        return [("ntlm", _row(row, NTLM_COLUMNS))]
     return []

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DETAIL_LOGS", "log_rows"]
+__all__ = ["DETAIL_LOGS", "NTLM_COLUMNS", "log_rows", "zeek_row"]
 
 Row = dict[str, Any]
 DETAIL_LOGS = ("ntlm", "smb_mapping", "smb_files")
 _ID = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
-_NTLM = ("username", "hostname", "domainname", "server_nb_computer_name", "server_dns_computer_name",
+NTLM_COLUMNS = ("username", "hostname", "domainname", "server_nb_computer_name", "server_dns_computer_name",
          "server_tree_name", "success")  # fmt: skip
 _MAPPING = ("path", "service", "native_file_system", "share_type")
 _FILES = ("path", "name", "size", "times.modified", "times.accessed", "times.created", "times.changed")
 
 
-def _row(row: Row, ts: Any, columns: tuple[str, ...], extra: dict[str, Any] | None = None) -> Row:
+def zeek_row(row: Row, ts: Any, columns: tuple[str, ...], extra: dict[str, Any] | None = None) -> Row:
+    """A Zeek detail row: ts, the connection id, `extra`, then `columns` from an event row (unset ones left out)."""
     out: Row = {"ts": ts}
     for key in _ID:
         value = row.get(key)
@@ -51,15 +52,15 @@ def log_rows(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if op == "session_setup" or op == "session_setup_andx":
         if row.get("auth") != "ntlm" or ("success" not in row and kind != "notice"):
             return []
-        return [("ntlm", _row(row, row.get("request_ts", row.get("ts")), _NTLM))]
+        return [("ntlm", zeek_row(row, row.get("request_ts", row.get("ts")), NTLM_COLUMNS))]
     if kind != "response":
         return []
     if op == "tree_connect" or op == "tree_connect_andx":
         if row.get("status") != "STATUS_SUCCESS" or "path" not in row:
             return []
-        return [("smb_mapping", _row(row, row.get("request_ts", row.get("ts")), _MAPPING))]
+        return [("smb_mapping", zeek_row(row, row.get("request_ts", row.get("ts")), _MAPPING))]
     if op == "create" and row.get("status") == "STATUS_SUCCESS":
-        out = _row(row, row.get("ts"), (), {"action": "SMB::FILE_OPEN"})
+        out = zeek_row(row, row.get("ts"), (), {"action": "SMB::FILE_OPEN"})
         tree = row.get("tree")
         if tree is not None:
             out["path"] = tree
