@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from protocols.bacnet_logs import DISCOVERY, PROPERTY, discovery_columns
+from protocols.bacnet_logs import DISCOVERY, PROPERTY, PROPERTY_SERVICE, discovery_columns
 from protocols.base import FlowId, ProtocolEvent
 
 __all__ = ["log_lines"]
@@ -32,14 +32,8 @@ _PRIORITY = b',"priority":'
 _INVOKE = [b',"invoke_id":' + str(i).encode() for i in range(256)]
 _PROPERTY_SERVICE: dict[tuple[str, Any], bytes] = {  # (op, pdu_type) -> the encoded pdu_service column
     key: b',"pdu_service":' + _dumps(text)
-    for key, text in {
-        ("read_property", "CONFIRMED_REQUEST"): "read-property-request",
-        ("read_property", "COMPLEX_ACK"): "read-property-ack",
-        ("write_property", "CONFIRMED_REQUEST"): "write-property",
-        ("read_property_multiple", "CONFIRMED_REQUEST"): "read-property-multiple-request",
-        ("read_property_multiple", "COMPLEX_ACK"): "read-property-multiple-ack",
-        ("write_property_multiple", "CONFIRMED_REQUEST"): "write-property-multiple",
-    }.items()
+    for key, text in PROPERTY_SERVICE.items()
+    if key[0] != "read_range"  # (ReadRange rows are left to log_rows)
 }
 _MULTIPLE = frozenset({"read_property_multiple", "write_property_multiple"})
 _DISCOVERY_OPS = frozenset({"who_is", "i_am", "who_has", "i_have"})

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DETAIL_LOGS", "discovery_columns", "log_rows"]
+__all__ = ["DETAIL_LOGS", "PROPERTY_SERVICE", "discovery_columns", "log_rows"]
 
 Row = dict[str, Any]
 Rest = list[tuple[str, Row]]
@@ -42,7 +42,7 @@ _PROPERTY_OPS = frozenset(
 _ERROR_ROW_OPS = frozenset({"read_property", "read_property_multiple", "write_property", "write_property_multiple"})
 _DEVICE_CONTROL_OPS = frozenset({"device_communication_control", "reinitialize_device"})
 _ANSWER_RESULT = {"SIMPLE_ACK": "SUCCESS", "ERROR_PDU": "ERROR", "REJECT_PDU": "REJECT", "ABORT_PDU": "ABORT"}
-_PROPERTY_SERVICE = {  # (op, pdu_type) -> ICSNPP pdu_service
+PROPERTY_SERVICE = {  # (op, pdu_type) -> ICSNPP pdu_service
     ("read_property", "CONFIRMED_REQUEST"): "read-property-request",
     ("read_property", "COMPLEX_ACK"): "read-property-ack",
     ("write_property", "CONFIRMED_REQUEST"): "write-property",
@@ -187,7 +187,7 @@ def _property(row: Row, op: str, pdu_type: Any) -> Rest:
         _put(out, "object_type", row.get("error_code"))  # sic: ICSNPP logs the error code there
         out.update(_routed(row))
         return [(PROPERTY, out)]
-    service = _PROPERTY_SERVICE.get((op, pdu_type))
+    service = PROPERTY_SERVICE.get((op, pdu_type))
     if service is None:
         return []
     if op.endswith("_multiple"):
