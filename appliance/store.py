@@ -1,4 +1,4 @@
-"""SQLite persistence under the state directory: the asset inventory (later baselines, alerts, incidents).
+"""SQLite persistence under the state directory: the asset inventory, baselines, incidents, operator actions.
 
 One file, `<state_dir>/otwatch.sqlite`, in WAL mode while the sensor writes. On a clean close the journal mode
 goes back to DELETE so that `Store.open_readonly` (the `otwatch inventory` command) creates no -wal/-shm files
@@ -18,7 +18,7 @@ from urllib.parse import quote
 from appliance.model import Asset
 
 DB_NAME = "otwatch.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -34,6 +34,34 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             data TEXT NOT NULL
         )""",
         "CREATE INDEX IF NOT EXISTS assets_ip ON assets (ip)",
+    ),
+    2: (
+        # incidents: one row per incident, its full record as JSON (appliance/incidents)
+        """CREATE TABLE IF NOT EXISTS incidents (
+            incident_id TEXT PRIMARY KEY,
+            actor TEXT NOT NULL,
+            state TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            first_ts REAL NOT NULL,
+            last_ts REAL NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS incidents_last ON incidents (last_ts)",
+        # baselines: learned facts and models by kind and key, as JSON or bytes (appliance/baseline)
+        """CREATE TABLE IF NOT EXISTS baselines (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (kind, key)
+        )""",
+        # operator actions (mode switches, "learn this", incident state changes): who, when, what
+        """CREATE TABLE IF NOT EXISTS actions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            who TEXT NOT NULL,
+            action TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
     ),
 }
 
@@ -143,6 +171,11 @@ class Store:
             except (ValueError, TypeError, KeyError, AttributeError):
                 self.skipped_rows += 1
         return out
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open SQLite connection, for the modules that own the other tables (baselines, incidents, actions)."""
+        return self._db
 
     def close(self) -> None:
         """Close the database; a writer first leaves WAL mode so read-only opens need no extra files."""
