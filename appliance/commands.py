@@ -16,6 +16,7 @@ from typing import Any
 from appliance.capture.pcapfile import PcapReader
 from appliance.cli import StopFlag, otwatch_version, summary_lines
 from appliance.config import Config, parse_listen_address
+from appliance.export.activity import ActivityFamilies, note_techniques
 from appliance.inventory import AssetInventory
 from appliance.model import Asset
 from appliance.pipeline import Pipeline, op_class, zone_map
@@ -193,6 +194,7 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
             {"version": otwatch_version()},
             max_asset_series=config.metrics.max_asset_series,
             broker_fn=session.health if session is not None else None,
+            activity=ActivityFamilies(zone_map(config).lookup, op_class, note_techniques()),
         )
     )
     try:

@@ -16,8 +16,8 @@ from appliance.detectors.engine import DetectorEngine
 from appliance.export.jsonl import DetailLines, DetailRows, JsonlLogs
 from appliance.flows import FlowTable
 from appliance.inventory import AssetInventory
-from appliance.model import WEIRD, Flow, ProtocolEvent
-from appliance.stats import PipelineStats
+from appliance.model import REQUEST, WEIRD, Flow, ProtocolEvent
+from appliance.stats import MAX_REQUEST_KEYS, PipelineStats
 from appliance.zones import Zone, ZoneMap
 from protocols import DECODERS
 from protocols.base import DecoderFactory
@@ -105,8 +105,19 @@ class Pipeline:
 
     def _on_event(self, ev: ProtocolEvent) -> None:
         stats = self.stats
-        stats.events[(ev.protocol, ev.op, ev.kind)] += 1
-        if ev.kind == WEIRD:
+        kind = ev.kind
+        stats.events[(ev.protocol, ev.op, kind)] += 1
+        if kind == REQUEST:
+            requests = stats.requests
+            key = (ev.src, ev.dst, ev.protocol, ev.op)
+            n = requests.get(key)
+            if n is not None:
+                requests[key] = n + 1
+            elif len(requests) < MAX_REQUEST_KEYS:
+                requests[key] = 1
+            else:
+                stats.requests_overflow += 1
+        elif kind == WEIRD:
             stats.weird[(ev.protocol, ev.op)] += 1
         if self.logs is not None:
             self.logs.write_event(ev)

@@ -10,6 +10,9 @@ from types import MappingProxyType
 
 # Operation classes for the activity metrics: what a protocol operation does to a device.
 OP_CLASSES = ("read", "write", "command", "discovery", "diagnostic", "auth", "other")
+# Distinct (src, dst, protocol, op) request keys kept for the zone-crossing metrics; requests of keys beyond the cap
+# are counted in `requests_overflow` (the metrics then undercount crossings, and say so).
+MAX_REQUEST_KEYS = 100_000
 
 
 @dataclass(slots=True)
@@ -23,6 +26,8 @@ class PipelineStats:
     events: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (protocol, op, kind) -> n
     weird: Counter[tuple[str, str]] = field(default_factory=Counter)  # (protocol, name) -> n
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (detector, note, severity) -> raised
+    requests: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (src, dst, protocol, op) -> n
+    requests_overflow: int = 0
     flows_total: int = 0
     flows_live: int = 0
     flows_evicted: int = 0
@@ -40,6 +45,8 @@ class PipelineStats:
             events=MappingProxyType(dict(self.events)),
             weird=MappingProxyType(dict(self.weird)),
             alerts=MappingProxyType(dict(self.alerts)),
+            requests=MappingProxyType(dict(self.requests)),
+            requests_overflow=self.requests_overflow,
             flows_total=self.flows_total,
             flows_live=self.flows_live,
             flows_evicted=self.flows_evicted,
@@ -67,3 +74,5 @@ class StatsSnapshot:
     first_packet_ts: float
     last_packet_ts: float
     truncated: str | None
+    requests: Mapping[tuple[str, str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+    requests_overflow: int = 0

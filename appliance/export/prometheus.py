@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from appliance.broker_health import BrokerHealth
+from appliance.export.activity import ActivityFamilies, activity_families
 from appliance.model import Asset
 from appliance.stats import StatsSnapshot
 
@@ -57,8 +58,10 @@ class OtwatchCollector(Collector):
         max_asset_series: int = DEFAULT_MAX_ASSET_SERIES,
         clock: Callable[[], float] = time.perf_counter,
         broker_fn: Callable[[], BrokerHealth] | None = None,
+        activity: ActivityFamilies | None = None,
     ) -> None:
         self._stats_fn = stats_fn
+        self._activity = activity
         self._broker_fn = broker_fn
         self._assets_fn = assets_fn
         self._op_class_fn = op_class_fn
@@ -74,6 +77,8 @@ class OtwatchCollector(Collector):
         families = list(self._families().values())
         if self._broker_fn is not None:
             families.extend(self._broker_families().values())
+        if self._activity is not None:
+            families.extend(activity_families().values())
         return iter(families)
 
     def _op_class(self, protocol: str, op: str) -> str:
@@ -205,6 +210,12 @@ class OtwatchCollector(Collector):
         yield from (fam for key, fam in f.items() if key != "scrape")
         if self._broker_fn is not None:
             yield from self._add_broker(self._broker_fn)
+        if self._activity is not None:
+            with self._lock:  # the activity builder's caches are shared by concurrent scrapes
+                activity = self._activity.build(
+                    stats.requests, stats.requests_overflow, stats.alerts, assets, stats.last_packet_ts
+                )
+            yield from activity.values()
         f["scrape"].add_metric([], max(0.0, self._clock() - start))
         yield f["scrape"]
 
