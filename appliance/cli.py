@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for the JSONL logs")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
+    replay.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        help="after the replay, serve its metrics at this address until SIGTERM/SIGINT (for Prometheus/Grafana)",
+    )
 
     run = sub.add_parser(
         "run",
@@ -93,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--scenario", type=Path, action="append", default=[], help="scenario file (YAML), repeatable")
     sim.add_argument("--at", metavar="DAY@HH:MM", help="start every scenario at this day and time instead")
     sim.add_argument("--pace", type=float, help="scenario pace instead of the files' (10: ten times slower)")
+
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file and exit (0: usable, 2: not)",
+        description="Read and validate a YAML config file as `run` would, print 'config OK: FILE' or each bad key "
+        "by its path, and exit 0 or 2. Nothing else is read or started.",
+    )
+    check.add_argument("--config", type=Path, required=True, help="YAML config file to validate")
     return parser
 
 
@@ -107,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         from appliance.commands import simulate_command
 
         return simulate_command(args)
+    if args.command == "check-config":
+        from appliance.commands import check_config_command
+
+        return check_config_command(args.config)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 from appliance.capture.pcapfile import PcapReader
 from appliance.cli import StopFlag, otwatch_version, summary_lines
-from appliance.config import Config, parse_listen_address
+from appliance.config import Config, ConfigError, load_config, parse_listen_address
 from appliance.export.activity import ActivityFamilies, note_techniques
 from appliance.inventory import AssetInventory
 from appliance.model import Asset
@@ -83,6 +83,12 @@ def _alerts_by_severity(alerts: Counter[tuple[str, str, str]]) -> dict[str, int]
 
 def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) -> int:
     """Decode a capture file into JSONL logs, update the stored inventory, print a summary."""
+    if getattr(args, "serve", None):
+        try:
+            parse_listen_address(args.serve)
+        except ValueError as exc:
+            print(f"otwatch: --serve: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         reader = PcapReader(args.capture)
     except (OSError, ValueError) as exc:
@@ -135,6 +141,12 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
         print("\n".join(summary_lines(summary)))
     if reader.truncated:
         print(f"otwatch: warning: {reader.truncated}; the packets before it were decoded", file=sys.stderr)
+    if getattr(args, "serve", None):
+        from appliance.serve import replay_registry, serve_until_stopped
+
+        sys.stdout.flush()
+        registry = replay_registry(config, pipeline.stats.snapshot(), assets, otwatch_version())
+        return serve_until_stopped(args.serve, registry)
     return EXIT_OK
 
 
@@ -260,6 +272,17 @@ def inventory_command(args: argparse.Namespace, config: Config, state_dir: Path)
         print(f"no assets in {state_dir}")
         return EXIT_OK
     print(render_table(asset_rows(assets)))
+    return EXIT_OK
+
+
+def check_config_command(path: Path) -> int:
+    """Validate a config file: print 'config OK: FILE' and return 0, or print the problems and return 2."""
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        print(f"otwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"config OK: {path}")
     return EXIT_OK
 
 

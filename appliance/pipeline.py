@@ -125,7 +125,10 @@ class Pipeline:
         self.inventory.on_event(ev)
 
     def _on_alert(self, alert: Alert) -> None:
-        self.stats.alerts[(alert.detector, alert.note, alert.severity)] += 1
+        stats = self.stats
+        stats.alerts[(alert.detector, alert.note, alert.severity)] += 1
+        for ip in alert.assets:
+            stats.asset_alerts[(ip, alert.severity)] += 1
         if self.logs is not None:
             self.logs.write_alert(alert)
 

@@ -27,6 +27,7 @@ class PipelineStats:
     weird: Counter[tuple[str, str]] = field(default_factory=Counter)  # (protocol, name) -> n
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (detector, note, severity) -> raised
     requests: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (src, dst, protocol, op) -> n
+    asset_alerts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (address, severity) -> alerts naming it
     requests_overflow: int = 0
     flows_total: int = 0
     flows_live: int = 0
@@ -47,6 +48,7 @@ class PipelineStats:
             alerts=MappingProxyType(dict(self.alerts)),
             requests=MappingProxyType(dict(self.requests)),
             requests_overflow=self.requests_overflow,
+            asset_alerts=MappingProxyType(dict(self.asset_alerts)),
             flows_total=self.flows_total,
             flows_live=self.flows_live,
             flows_evicted=self.flows_evicted,
@@ -76,3 +78,4 @@ class StatsSnapshot:
     truncated: str | None
     requests: Mapping[tuple[str, str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
     requests_overflow: int = 0
+    asset_alerts: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client.metrics_core import (
@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from appliance.broker_health import BrokerHealth
 from appliance.export.activity import ActivityFamilies, activity_families
+from appliance.export.judge_metrics import JudgeSnapshot, build_judge_families, judge_families
 from appliance.model import Asset
 from appliance.stats import StatsSnapshot
 
@@ -59,8 +60,10 @@ class OtwatchCollector(Collector):
         clock: Callable[[], float] = time.perf_counter,
         broker_fn: Callable[[], BrokerHealth] | None = None,
         activity: ActivityFamilies | None = None,
+        judge_fn: Callable[[], JudgeSnapshot] | None = None,
     ) -> None:
         self._stats_fn = stats_fn
+        self._judge_fn = judge_fn
         self._activity = activity
         self._broker_fn = broker_fn
         self._assets_fn = assets_fn
@@ -79,6 +82,8 @@ class OtwatchCollector(Collector):
             families.extend(self._broker_families().values())
         if self._activity is not None:
             families.extend(activity_families().values())
+        if self._judge_fn is not None:
+            families.extend(judge_families().values())
         return iter(families)
 
     def _op_class(self, protocol: str, op: str) -> str:
@@ -133,6 +138,18 @@ class OtwatchCollector(Collector):
             "last_seen": g(
                 "otwatch_asset_last_seen_timestamp_seconds", "Packet time each asset was last seen sending.",
                 labels=["asset_id"],
+            ),
+            "asset_protocols": g(
+                "otwatch_asset_protocol", "Protocols each asset was seen speaking (value 1), per-asset cap applies.",
+                labels=["asset_id", "protocol"],
+            ),
+            "asset_peers": g(
+                "otwatch_asset_peers", "Distinct peers each asset exchanged traffic with (as kept by the inventory).",
+                labels=["asset_id"],
+            ),
+            "asset_alerts": g(
+                "otwatch_asset_alerts", "Alerts that named each asset (as actor or target), by severity.",
+                labels=["asset_id", "severity"],
             ),
             "last_packet": g(
                 "otwatch_last_packet_timestamp_seconds", "Packet time of the newest packet read.", labels=[]
@@ -204,12 +221,14 @@ class OtwatchCollector(Collector):
             f["weird"].add_metric(list(labels2), n)
         for (detector, note, severity), n in sorted(stats.alerts.items()):
             f["alerts"].add_metric([label_value(detector), label_value(note), label_value(severity)], n)
-        self._add_assets(f, assets)
+        kept = self._add_assets(f, assets, stats.asset_alerts)
         f["last_packet"].add_metric([], stats.last_packet_ts)
         f["build"].add_metric([], self._info)
         yield from (fam for key, fam in f.items() if key != "scrape")
         if self._broker_fn is not None:
             yield from self._add_broker(self._broker_fn)
+        if self._judge_fn is not None:
+            yield from build_judge_families(self._judge_fn(), kept, assets).values()
         if self._activity is not None:
             with self._lock:  # the activity builder's caches are shared by concurrent scrapes
                 activity = self._activity.build(
@@ -219,7 +238,12 @@ class OtwatchCollector(Collector):
         f["scrape"].add_metric([], max(0.0, self._clock() - start))
         yield f["scrape"]
 
-    def _add_assets(self, f: dict[str, Any], assets: Sequence[Asset]) -> None:
+    def _add_assets(
+        self, f: dict[str, Any], assets: Sequence[Asset], asset_alerts: Mapping[tuple[str, str], int]
+    ) -> list[Asset]:
+        alerts_by_ip: dict[str, list[tuple[str, int]]] = {}
+        for (ip, severity), n in asset_alerts.items():
+            alerts_by_ip.setdefault(ip, []).append((severity, n))
         groups: Counter[tuple[str, str, str]] = Counter()
         for a in assets:
             zone = label_value(a.zone, "unknown")
@@ -250,3 +274,9 @@ class OtwatchCollector(Collector):
                 {},
             )
             f["last_seen"].add_metric([label_value(a.asset_id)], a.last_seen)
+            for protocol in sorted(set(a.protocols)):
+                f["asset_protocols"].add_metric([label_value(a.asset_id), label_value(protocol, "none")], 1)
+            f["asset_peers"].add_metric([label_value(a.asset_id)], len(a.peers))
+            for severity, n in sorted(alerts_by_ip.get(a.ip, ())):
+                f["asset_alerts"].add_metric([label_value(a.asset_id), label_value(severity)], n)
+        return kept

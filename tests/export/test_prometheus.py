@@ -35,6 +35,7 @@ def _stats(**kw: object) -> StatsSnapshot:
         alerts=MappingProxyType({("scan", "rdp_scan", "high"): 2, ("new_device", "new_device", "low"): 1}),
         flows_total=12, flows_live=3, flows_evicted=0, capture_drops=4,
         first_packet_ts=1_700_000_000.0, last_packet_ts=1_700_000_060.5, truncated=None,
+        asset_alerts=MappingProxyType({("10.1.2.10", "critical"): 2, ("10.1.2.10", "high"): 1, ("10.9.9.9", "low"): 4}),
     )
     base.update(kw)
     return StatsSnapshot(**base)  # type: ignore[arg-type]
@@ -112,6 +113,19 @@ otwatch_asset_series_dropped_total 0.0
 # TYPE otwatch_asset_last_seen_timestamp_seconds gauge
 otwatch_asset_last_seen_timestamp_seconds{asset_id="a1"} 1.70000006e+09
 otwatch_asset_last_seen_timestamp_seconds{asset_id="b2"} 1.700000059e+09
+# HELP otwatch_asset_protocol Protocols each asset was seen speaking (value 1), per-asset cap applies.
+# TYPE otwatch_asset_protocol gauge
+otwatch_asset_protocol{asset_id="a1",protocol="modbus"} 1.0
+otwatch_asset_protocol{asset_id="b2",protocol="dns"} 1.0
+otwatch_asset_protocol{asset_id="b2",protocol="modbus"} 1.0
+# HELP otwatch_asset_peers Distinct peers each asset exchanged traffic with (as kept by the inventory).
+# TYPE otwatch_asset_peers gauge
+otwatch_asset_peers{asset_id="a1"} 0.0
+otwatch_asset_peers{asset_id="b2"} 0.0
+# HELP otwatch_asset_alerts Alerts that named each asset (as actor or target), by severity.
+# TYPE otwatch_asset_alerts gauge
+otwatch_asset_alerts{asset_id="a1",severity="critical"} 2.0
+otwatch_asset_alerts{asset_id="a1",severity="high"} 1.0
 # HELP otwatch_last_packet_timestamp_seconds Packet time of the newest packet read.
 # TYPE otwatch_last_packet_timestamp_seconds gauge
 otwatch_last_packet_timestamp_seconds 1.7000000605e+09
