@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System tools the tests and the demo use: tshark/capinfos (peer decoder and packet counts), promtool and prometheus,
 # mosquitto (and mosquitto_passwd), tcpdump, setpriv (util-linux, capability tests), ip (iproute2), openssl (test CAs).
-APT_PACKAGES := tshark tcpdump prometheus mosquitto mosquitto-clients iproute2 util-linux libcap2-bin openssl
-SYSTEM_TOOLS := tshark capinfos tcpdump promtool prometheus mosquitto mosquitto_passwd ip setpriv openssl
+APT_PACKAGES := tshark tcpdump prometheus mosquitto mosquitto-clients iproute2 util-linux libcap2-bin openssl debootstrap
+SYSTEM_TOOLS := tshark capinfos tcpdump promtool prometheus mosquitto mosquitto_passwd ip setpriv openssl debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= out/demo
 DEMO_ARGS ?=
 
-.PHONY: setup system venv test lint pytest demo demo-offline bench clean
+.PHONY: setup system venv test lint pytest demo demo-offline bench eval clean
 
 setup: system venv
 
@@ -57,6 +57,12 @@ demo-offline: setup
 
 bench: setup
 	$(BIN)/python tests/bench/run_bench.py
+	@echo "== /metrics: one scrape at 1,000 and 10,000 assets"
+	$(BIN)/python tests/bench/scrape_bench.py
+
+# every scenario of simulators/profiles/scenarios against the sensor: the detection table and its targets
+eval: setup
+	$(BIN)/otwatch evaluate $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) out bench-data .mypy_cache .ruff_cache .pytest_cache

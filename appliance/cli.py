@@ -13,7 +13,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
+from appliance.baseline.command import add_parser as add_baseline_parser
 from appliance.config import Config, ConfigError, load_config
+from appliance.incidents.command import add_parser as add_incidents_parser
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -75,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="address for /metrics (default: web.listen_address from the config, ':9847')",
     )
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        metavar="FILE",
+        help="TLS and basic auth for the endpoint, in the Prometheus exporters' web-config.yml format "
+        "(default: web.config_file from the config; none: plain HTTP)",
+    )
     run.add_argument("--log-dir", type=Path, metavar="DIR", help="directory for the JSONL logs (default: STATE/logs)")
 
     inv = sub.add_parser(
@@ -84,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the asset inventory kept in the state directory.",
     )
     inv.add_argument("--json", action="store_true", help="one JSON object per asset instead of a table")
+    add_incidents_parser(sub, common)
+    add_baseline_parser(sub, common)
 
     sim = sub.add_parser(
         "simulate",
@@ -98,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--scenario", type=Path, action="append", default=[], help="scenario file (YAML), repeatable")
     sim.add_argument("--at", metavar="DAY@HH:MM", help="start every scenario at this day and time instead")
     sim.add_argument("--pace", type=float, help="scenario pace instead of the files' (10: ten times slower)")
+
+    from appliance.evaluate import add_parser as add_evaluate
+
+    add_evaluate(sub)
 
     check = sub.add_parser(
         "check-config",
@@ -120,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         from appliance.commands import simulate_command
 
         return simulate_command(args)
+    if args.command == "evaluate":
+        from appliance.evaluate import evaluate_command
+
+        return evaluate_command(args)
     if args.command == "check-config":
         from appliance.commands import check_config_command
 
@@ -136,6 +156,15 @@ def main(argv: list[str] | None = None) -> int:
             return replay_command(args, config, _state_dir(args, config))
         if args.command == "run":
             return run_command(args, config, _state_dir(args, config))
+        if args.command == "incidents":
+            from appliance.incidents.command import incidents_command
+
+            return incidents_command(args, _state_dir(args, config))
+        if args.command in ("mode", "learn"):
+            from appliance.baseline.command import learn_command, mode_command
+
+            command = mode_command if args.command == "mode" else learn_command
+            return command(args, config, _state_dir(args, config))
         return inventory_command(args, config, _state_dir(args, config))
     except KeyboardInterrupt:
         return 130
@@ -181,6 +210,10 @@ def summary_lines(summary: dict[str, object]) -> list[str]:
         f"skipped      {summary['skipped']:,} frames not decoded (unsupported link/ethertype, fragments, ...)",
         f"time         {summary['seconds']:.2f} s, {summary['packets_per_second']:,.0f} packets/s",
     ]
+    incidents = summary.get("incidents")
+    if isinstance(incidents, dict):  # after the alerts line
+        at = next(i for i, line in enumerate(lines) if line.startswith("alerts")) + 1
+        lines.insert(at, "incidents    " + (", ".join(f"{k} {n}" for k, n in incidents.items() if n) or "none"))
     if summary.get("truncated"):
         lines.append(f"TRUNCATED    {summary['truncated']}")
     return lines

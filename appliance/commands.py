@@ -9,14 +9,17 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from appliance.baseline.persist import resume as resume_baseline
+from appliance.baseline.persist import sync as sync_baseline
 from appliance.capture.pcapfile import PcapReader
 from appliance.cli import StopFlag, otwatch_version, summary_lines
 from appliance.config import Config, ConfigError, load_config, parse_listen_address
 from appliance.export.activity import ActivityFamilies, note_techniques
+from appliance.export.judge_metrics import JudgeSnapshot, judge_snapshot
 from appliance.inventory import AssetInventory
 from appliance.model import Asset
 from appliance.pipeline import Pipeline, op_class, zone_map
@@ -25,9 +28,13 @@ from appliance.stats import StatsSnapshot
 from appliance.store import Store
 from appliance.tables import asset_rows, render_table
 
+if TYPE_CHECKING:
+    from appliance.export.sinks.fanout import SinkSet
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # a configuration that cannot be used, as cli.main reports config errors
+SINK_FLUSH_SECONDS = 10.0  # at the end, how long the alert sinks may take to deliver what they still hold
 
 
 @dataclass
@@ -36,6 +43,7 @@ class Published:
 
     stats: StatsSnapshot
     assets: tuple[Asset, ...]
+    judge: JudgeSnapshot = field(default_factory=JudgeSnapshot)
 
 
 def tune_gc() -> None:
@@ -81,6 +89,32 @@ def _alerts_by_severity(alerts: Counter[tuple[str, str, str]]) -> dict[str, int]
     return dict(sorted(out.items()))
 
 
+def _start_sinks(config: Config, config_path: Path | None) -> SinkSet | None:
+    """Start the configured alert sinks (None if there are none); exit 2 naming the key of a file that fails."""
+    if not config.sinks:
+        return None
+    from appliance.export.sinks.base import SinkSetupError
+    from appliance.export.sinks.fanout import build_sinks
+
+    try:
+        return build_sinks(config.sinks, otwatch_version())
+    except SinkSetupError as exc:
+        print(f"otwatch: config {config_path}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _close_sinks(sinks: SinkSet | None) -> dict[str, dict[str, int]]:
+    """Flush and stop the sinks (at most SINK_FLUSH_SECONDS); their counts by name, and a warning for any loss."""
+    if sinks is None:
+        return {}
+    sinks.close(time.monotonic() + SINK_FLUSH_SECONDS)
+    counts = {h.name: {"sent": h.sent, "failed": h.failed, "dropped": h.dropped} for h in sinks.health()}
+    for name, c in counts.items():
+        if c["failed"] or c["dropped"]:
+            print(f"otwatch: warning: sink {name}: {c['failed']} failed, {c['dropped']} dropped", file=sys.stderr)
+    return counts
+
+
 def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) -> int:
     """Decode a capture file into JSONL logs, update the stored inventory, print a summary."""
     if getattr(args, "serve", None):
@@ -98,9 +132,12 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return _fail(f"cannot create output directory {out}: {exc.strerror or exc}")
+    sinks = _start_sinks(config, args.config)
     store = _open_store(state_dir)
     inventory = _load_inventory(config, store)
-    pipeline = Pipeline(config, out, inventory)
+    pipeline = Pipeline(config, out, inventory, sinks=sinks)
+    pipeline.incidents.load(store)  # resume the open incidents
+    resume_baseline(pipeline.baseline, store.connection)  # what was learned, and the operator's mode changes
     bar = None
     if not args.no_progress and sys.stderr.isatty():
         bar = ProgressBar(total_bytes=reader.file_size, bytes_done=lambda: reader.bytes_read)
@@ -114,7 +151,10 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
         bar.close()
     assets = inventory.snapshot()
     store.save_assets(assets, removed=inventory.take_removed())
+    pipeline.incidents.sync(store)
+    sync_baseline(pipeline.baseline, store.connection)
     store.close()
+    sink_counts = _close_sinks(sinks)
     stats = pipeline.stats
     events: Counter[str] = Counter()
     for (protocol, _op, kind), n in stats.events.items():
@@ -129,12 +169,15 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
         "assets_by_category": dict(sorted(Counter(a.category for a in assets).items())),
         "weird": sum(stats.weird.values()),
         "alerts_by_severity": _alerts_by_severity(stats.alerts),
+        "incidents": pipeline.incidents.counts(),
         "skipped": sum(pipeline.dissector.skipped.values()),
         "seconds": seconds,
         "packets_per_second": stats.packets / seconds if seconds > 0 else 0.0,
         "truncated": reader.truncated,
         "out": str(out),
     }
+    if sinks is not None:
+        summary["sinks"] = sink_counts
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -145,7 +188,8 @@ def replay_command(args: argparse.Namespace, config: Config, state_dir: Path) ->
         from appliance.serve import replay_registry, serve_until_stopped
 
         sys.stdout.flush()
-        registry = replay_registry(config, pipeline.stats.snapshot(), assets, otwatch_version())
+        judge = judge_snapshot(pipeline.incidents, pipeline.baseline)
+        registry = replay_registry(config, pipeline.stats.snapshot(), assets, otwatch_version(), judge)
         return serve_until_stopped(args.serve, registry)
     return EXIT_OK
 
@@ -156,8 +200,10 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
 
     from appliance.broker import BrokerSession, BrokerSettings, BrokerSetupError, TickSource, prepare
     from appliance.capture.live import LiveCapture
+    from appliance.export.api import ApiSources
     from appliance.export.prometheus import OtwatchCollector
     from appliance.export.web import start_web
+    from appliance.export.webconfig import WebConfigError, WebSettings, load_web_config
 
     interface = args.interface or config.capture.interface
     broker: BrokerSettings | None = None
@@ -174,6 +220,14 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
         parse_listen_address(listen)
     except ValueError as exc:
         return _fail(f"--web.listen-address: {exc}")
+    web_config = getattr(args, "web_config_file", None) or config.web.config_file
+    web = WebSettings()
+    if web_config is not None:
+        try:
+            web = load_web_config(web_config)
+        except WebConfigError as exc:
+            print(f"otwatch: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     cc = config.capture
     source: LiveCapture | TickSource
     if interface:
@@ -193,8 +247,13 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
     store = _open_store(state_dir)
     inventory = _load_inventory(config, store)
     log_dir = args.log_dir or config.log_dir or state_dir / "logs"
-    pipeline = Pipeline(config, log_dir, inventory)
-    published = Published(pipeline.stats.snapshot(), inventory.snapshot())
+    sinks = _start_sinks(config, args.config)
+    pipeline = Pipeline(config, log_dir, inventory, sinks=sinks)
+    pipeline.incidents.load(store)  # resume the open incidents
+    resume_baseline(pipeline.baseline, store.connection)  # what was learned, and the operator's mode changes
+    published = Published(
+        pipeline.stats.snapshot(), inventory.snapshot(), judge_snapshot(pipeline.incidents, pipeline.baseline)
+    )
     session = BrokerSession(broker, pipeline.submit) if broker is not None else None
 
     registry = CollectorRegistry()
@@ -206,13 +265,17 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
             {"version": otwatch_version()},
             max_asset_series=config.metrics.max_asset_series,
             broker_fn=session.health if session is not None else None,
+            sinks_fn=sinks.health if sinks is not None else None,
             activity=ActivityFamilies(zone_map(config).lookup, op_class, note_techniques()),
+            judge_fn=lambda: published.judge,
         )
     )
     try:
-        server = start_web(listen, registry)
+        api = ApiSources(lambda: published.assets, pipeline.recent_alerts.snapshot, pipeline.incidents.snapshot)
+        server = start_web(listen, registry, settings=web, api=api)
     except OSError as exc:
         source.close()
+        _close_sinks(sinks)
         return _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     stop = StopFlag()
     stop.install()
@@ -230,16 +293,20 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
         if now - last_publish >= 1.0:
             published.stats = pipeline.stats.snapshot()
             published.assets = inventory.snapshot()
+            published.judge = judge_snapshot(pipeline.incidents, pipeline.baseline)
             last_publish = now
         if now - last_save >= config.inventory.save_interval:
             store.save_assets(published.assets, removed=inventory.take_removed())
+            pipeline.incidents.sync(store, pipeline.stats.last_packet_ts)
+            sync_baseline(pipeline.baseline, store.connection)
             last_save = now
 
     tune_gc()
     what = [f"capturing on {interface}"] if interface else []
     if broker is not None:
         what.append(f"read-only session with broker {broker.address}")
-    print(f"otwatch: {', '.join(what)}, metrics on {listen}", file=sys.stderr, flush=True)
+    secured = f" ({web.describe()})" if web_config is not None else ""
+    print(f"otwatch: {', '.join(what)}, metrics on {listen}{secured}", file=sys.stderr, flush=True)
     if session is not None:
         session.start()
     try:
@@ -250,7 +317,10 @@ def run_command(args: argparse.Namespace, config: Config, state_dir: Path) -> in
             session.stop()
         pipeline.finish()
         store.save_assets(inventory.snapshot(), removed=inventory.take_removed())
+        pipeline.incidents.sync(store)
+        sync_baseline(pipeline.baseline, store.connection)
         store.close()
+        _close_sinks(sinks)
         server.stop()
     print(f"otwatch: stopped after {pipeline.stats.packets} packets", file=sys.stderr)
     return EXIT_OK

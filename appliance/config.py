@@ -11,7 +11,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from appliance.baseline.settings import BaselineSettings
 from appliance.detectors.settings import DetectorSettings
+from appliance.export.sinks.settings import SinkList
+from appliance.incidents.settings import IncidentSettings
 
 DEFAULT_STATE_DIR = Path("/var/lib/otwatch")
 DEFAULT_LISTEN = ":9847"
@@ -68,6 +71,7 @@ class WebConfig(_Strict):
     """The HTTP endpoint serving /metrics."""
 
     listen_address: str = DEFAULT_LISTEN
+    config_file: Path | None = None  # TLS and basic auth: a web-config.yml as Prometheus exporters read (docs/web.md)
 
     @field_validator("listen_address")
     @classmethod
@@ -189,6 +193,9 @@ class Config(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     broker: BrokerConfig | None = None
     detectors: DetectorSettings = DetectorSettings()
+    baseline: BaselineSettings = BaselineSettings()
+    sinks: SinkList = []  # alert forwarding (docs/sinks.md)
+    incidents: IncidentSettings = IncidentSettings()
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:

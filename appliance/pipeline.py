@@ -6,21 +6,30 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.alert import Alert
+from appliance.baseline import Baseline
 from appliance.capture.dissect import Dissector
 from appliance.capture.live import TICK
 from appliance.config import Config
 from appliance.detectors import build_detectors
 from appliance.detectors.engine import DetectorEngine
+from appliance.export.api import RecentAlerts
 from appliance.export.jsonl import DetailLines, DetailRows, JsonlLogs
 from appliance.flows import FlowTable
+from appliance.incidents.facts import InventoryLookup
+from appliance.incidents.persist import IncidentLog
+from appliance.incidents.store import IncidentStore
 from appliance.inventory import AssetInventory
 from appliance.model import REQUEST, WEIRD, Flow, ProtocolEvent
 from appliance.stats import MAX_REQUEST_KEYS, PipelineStats
 from appliance.zones import Zone, ZoneMap
 from protocols import DECODERS
 from protocols.base import DecoderFactory
+
+if TYPE_CHECKING:
+    from appliance.export.sinks.fanout import SinkSet
 
 Frame = tuple[int, float, bytes, int]
 
@@ -69,8 +78,10 @@ class Pipeline:
         inventory: AssetInventory | None = None,
         *,
         decoders: list[DecoderFactory] | None = None,
+        sinks: SinkSet | None = None,
     ) -> None:
         self.config = config
+        self.sinks = sinks  # alert forwarding (appliance/export/sinks): non-blocking, fed on this thread
         self.stats = PipelineStats()
         self.dissector = Dissector()
         self.logs = (
@@ -80,16 +91,31 @@ class Pipeline:
         )
         self.inventory = inventory if inventory is not None else AssetInventory(zone_map(config))
         self.lock = threading.Lock()  # held while the pipeline mutates state that snapshot readers copy
+        self.recent_alerts = RecentAlerts()  # the last alerts, for the JSON API (snapshot() from any thread)
         # events from other threads (the MQTT broker session): queued by submit(), handled on the pipeline thread
         self._inbox: deque[ProtocolEvent] = deque()
         fc = config.flows
         # the judge layer: detectors read the inventory as it was before each event (they run first)
         settings = config.detectors
+        # the baseline (what is normal): it learns from each event after the detectors judged it (appliance/baseline)
+        self.baseline = Baseline(
+            config.baseline, zone_of=self.inventory.zone_of, snapshot=self.inventory.snapshot, op_class=op_class,
+            unicast=self.inventory.could_be_asset,
+        )  # fmt: skip
         self.detectors = DetectorEngine(
-            build_detectors(settings), self._on_alert, suppress=settings.suppress, inventory=self.inventory
-        )
+            build_detectors(settings, self.baseline), self._on_alert, suppress=settings.suppress,
+            inventory=self.inventory,
+        )  # fmt: skip
+        # incidents: the alerts correlated per actor (owned here; other threads read incidents.snapshot())
+        self.incidents = IncidentStore(config.incidents, InventoryLookup(self.inventory))
+        if log_dir is not None:
+            self.incidents.subscribe(IncidentLog(log_dir).write)
+        if sinks is not None:
+            self.incidents.subscribe(sinks.publish_incident)
         self._judge = self.detectors.on_event
         self._judge_flow = self.detectors.on_flow
+        self._learn = self.baseline.observe
+        self._learn_flow = self.baseline.observe_flow
         self.flows = FlowTable(
             DECODERS if decoders is None else decoders,
             self._on_event,
@@ -122,15 +148,20 @@ class Pipeline:
         if self.logs is not None:
             self.logs.write_event(ev)
         self._judge(ev)
+        self._learn(ev)
         self.inventory.on_event(ev)
 
     def _on_alert(self, alert: Alert) -> None:
         stats = self.stats
+        self.recent_alerts.append(alert)
         stats.alerts[(alert.detector, alert.note, alert.severity)] += 1
         for ip in alert.assets:
             stats.asset_alerts[(ip, alert.severity)] += 1
         if self.logs is not None:
             self.logs.write_alert(alert)
+        if self.sinks is not None:
+            self.sinks.publish_alert(alert)
+        self.incidents.on_alert(alert)
 
     def submit(self, ev: ProtocolEvent) -> None:
         """Queue an event from another thread (thread-safe); the pipeline thread logs it and feeds the inventory."""
@@ -149,6 +180,7 @@ class Pipeline:
         if self.logs is not None:
             self.logs.write_flow(flow)
         self._judge_flow(flow)
+        self._learn_flow(flow)
         self.inventory.on_flow(flow)
 
     def run(
@@ -218,6 +250,7 @@ class Pipeline:
         stats.flows_live = self.flows.live
         stats.flows_total = self.flows.total
         stats.flows_evicted = self.flows.evicted
+        self.incidents.tick(stats.last_packet_ts)  # close the incidents idle at the end of the input
         if self.logs is not None:
             self.logs.write_assets(self.inventory.snapshot())
             self.logs.close()

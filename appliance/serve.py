@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from appliance.config import Config
 from appliance.export.activity import ActivityFamilies, note_techniques
+from appliance.export.judge_metrics import JudgeSnapshot
 from appliance.export.prometheus import OtwatchCollector
 from appliance.export.web import start_web
 from appliance.model import Asset
@@ -20,7 +21,9 @@ from appliance.pipeline import op_class, zone_map
 from appliance.stats import StatsSnapshot
 
 
-def replay_registry(config: Config, stats: StatsSnapshot, assets: Sequence[Asset], version: str) -> CollectorRegistry:
+def replay_registry(
+    config: Config, stats: StatsSnapshot, assets: Sequence[Asset], version: str, judge: JudgeSnapshot
+) -> CollectorRegistry:
     """A registry exporting a finished replay's snapshots with the same families as `otwatch run`."""
     registry = CollectorRegistry()
     registry.register(
@@ -31,6 +34,7 @@ def replay_registry(config: Config, stats: StatsSnapshot, assets: Sequence[Asset
             {"version": version},
             max_asset_series=config.metrics.max_asset_series,
             activity=ActivityFamilies(zone_map(config).lookup, op_class, note_techniques()),
+            judge_fn=lambda: judge,
         )
     )
     return registry

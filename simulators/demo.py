@@ -46,15 +46,15 @@ IT_ZONE = "127.20.0.0/16"
 
 
 def demo_config(site: LiveSite, it: ItPlan, settle: float) -> dict[str, Any]:
-    """The sensor's config for the demo: the site's zones, its broker, a short settle time."""
+    """The sensor's config for the demo: the IT servers' zones and the live site's OT, BMS and IoT zones (as its
+    zones.yml maps them onto loopback), its broker, a short settle time."""
     plan = site.plan
+    ot = [z for z in plan.zones if z.domain in ("OT", "BMS", "IoT")]
     return {
         "zones": [
             {"name": "vpn-pool", "cidrs": [VPN_ZONE], "domain": "VPN", "purdue_level": 5},
             {"name": "corp-it", "cidrs": [IT_ZONE], "domain": "IT", "purdue_level": 4},
-            {"name": "ot-control", "cidrs": ["127.50.1.0/24"], "domain": "OT", "purdue_level": 1},
-            {"name": "bms", "cidrs": ["127.60.1.0/24"], "domain": "BMS", "purdue_level": 1},
-            {"name": "iot-cameras", "cidrs": ["127.70.1.0/24"], "domain": "IoT", "purdue_level": 2},
+            *({"name": z.name, "cidrs": [z.cidr], "domain": z.domain, "purdue_level": z.purdue_level} for z in ot),
         ],
         "broker": {"host": plan.broker, "port": plan.broker_port, "client_id": "otwatch-demo"},
         "detectors": {"new_device": {"settle": settle}},
@@ -115,17 +115,18 @@ def ot_steps(site: LiveSite, vpn: str) -> str:
 
     plc = site.plan.plcs[0]
     client = ModbusTcpClient(plc.address, port=plc.port, source_address=(vpn, 0))
-    wrote = client.connect() and not client.write_register(1, 5, device_id=1).isError()
+    wrote = client.connect() and not client.write_register(4, 260, device_id=plc.units[0]).isError()
     client.close()
     camera = next(c for c in site.plan.mqtt if c.kind == "camera")
     mqtt = Client(CallbackAPIVersion.VERSION2, client_id="maint-tool")
     mqtt.connect(site.plan.broker, site.plan.broker_port, bind_address=vpn)
     mqtt.loop_start()
-    mqtt.publish(f"cams/{camera.client_id}/cmd", json.dumps({"cmd": "disable_stream"}), qos=1).wait_for_publish(5)
+    mqtt.publish(f"{camera.base}/cmd", json.dumps({"cmd": "disable_stream"}), qos=1).wait_for_publish(5)
     mqtt.loop_stop()
     mqtt.disconnect()
     done = "done" if wrote else "refused"
-    return f"Modbus FC6 write to {plc.name} ({plc.address}) {done}; a forged MQTT command to {camera.client_id}"
+    return (f"Modbus FC6 write of 26.0 degC to the chilled-water setpoint of {plc.name} ({plc.address}) {done}; "
+            f"a forged MQTT command to {camera.client_id}")
 
 
 def print_inventory(state: Path) -> None:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from appliance.detectors.alert_burst import AlertBurstDetector
 from appliance.detectors.auth_bruteforce import AuthBruteforceDetector
 from appliance.detectors.base import Detector
 from appliance.detectors.dns_sweep import DnsSweepDetector
 from appliance.detectors.ldap_recon import LdapReconDetector
+from appliance.detectors.mqtt_baseline import MqttBaselineDetector
 from appliance.detectors.new_device import NewDeviceDetector
+from appliance.detectors.ot_anomaly import OtAnomalyDetector
+from appliance.detectors.ot_baseline import OtBaselineDetector
+from appliance.detectors.ot_discovery import OtDiscoveryDetector
+from appliance.detectors.ot_internet import OtInternetDetector
 from appliance.detectors.ot_pivot import OtPivotDetector
+from appliance.detectors.ot_timing import OtTimingDetector
 from appliance.detectors.recon_tools import ReconToolDetector
 from appliance.detectors.scan import ScanDetector
 from appliance.detectors.settings import DetectorSettings
+
+if TYPE_CHECKING:
+    from appliance.baseline import Baseline
 
 DETECTORS = (
     ScanDetector,
@@ -21,14 +32,36 @@ DETECTORS = (
     AuthBruteforceDetector,
     LdapReconDetector,
     OtPivotDetector,
+    OtBaselineDetector,
+    OtDiscoveryDetector,
+    OtInternetDetector,
+    MqttBaselineDetector,
+    OtTimingDetector,
+    OtAnomalyDetector,
     AlertBurstDetector,
 )
 
 
-def build_detectors(settings: DetectorSettings) -> list[Detector]:
-    """One instance of every registered detector, each with its section of the settings."""
+def build_detectors(settings: DetectorSettings, baseline: Baseline | None = None) -> list[Detector]:
+    """One instance of every registered detector, each with its section of the settings; the detectors of learned
+    behaviour read `baseline` (the pipeline's; without one, a baseline of their own that learns from nothing but
+    what they are asked about, and so judges nothing)."""
     if not settings.enabled:
         return []
+    if baseline is None:
+        from appliance.baseline import Baseline
+
+        baseline = Baseline()
+    discovery = OtDiscoveryDetector(baseline, baseline.settings.discovery)
+    mqtt = MqttBaselineDetector(baseline)
+    learned: list[Detector] = [
+        OtBaselineDetector(baseline, (discovery, mqtt)),  # the one the engine calls with OT events
+        discovery,
+        OtInternetDetector(baseline),
+        mqtt,
+        OtTimingDetector(baseline),
+        OtAnomalyDetector(baseline),
+    ]
     return [
         ScanDetector(settings.scan),
         DnsSweepDetector(settings.dns_sweep),
@@ -37,5 +70,6 @@ def build_detectors(settings: DetectorSettings) -> list[Detector]:
         AuthBruteforceDetector(settings.auth_bruteforce),
         LdapReconDetector(settings.ldap_recon),
         OtPivotDetector(),
+        *learned,
         AlertBurstDetector(settings.alert_burst),
     ]

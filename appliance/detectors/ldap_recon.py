@@ -96,7 +96,7 @@ class LdapReconDetector:
                         f"{s.window:g} s ({', '.join(asked)}; threshold {s.categories}), e.g. {shown[0]}"
                         + ("; it had not used LDAP before" if self._newcomers.get(client) else "")
                     ),
-                    details={"kinds": asked, "filters": shown, "base_object": f.get("base_object"),
+                    details={"kinds": asked, "filters": list(shown), "base_object": f.get("base_object"),
                              "new_ldap_client": self._newcomers.get(client, False)},
                 )  # fmt: skip
         elif ev.op == "search_result_done" and ev.kind != "request":

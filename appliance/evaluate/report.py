@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.evaluate.runner import EvalResult
+from appliance.evaluate.score import StepScore
 
 # steps that are one action on the wire (a write, a restart, a command): detected within 1 s of packet time
 SINGLE_ACTION = frozenset({
@@ -29,15 +30,23 @@ class Check:
     ok: bool
 
 
+def _action_ttd(s: StepScore) -> float | None:
+    """Time to detect from the decisive frame when the truth names one, else from the step's start."""
+    return s.ttd_action if s.t_action is not None else s.ttd
+
+
+def _late(ttd: float | None) -> bool:
+    return ttd is None or ttd > SINGLE_ACTION_TTD
+
+
 def checks(result: EvalResult) -> list[Check]:
     """Every target of the evaluation with its figure."""
     out = []
     missed = [f"{s.scenario}/{s.step}" for s in result.steps if not s.detected]
     out.append(Check("every step detected", f"{len(result.steps) - len(missed)}/{len(result.steps)}"
                      + (f" (missed: {', '.join(missed)})" if missed else ""), not missed))  # fmt: skip
-    slow = [s for s in result.steps if s.step in SINGLE_ACTION and "slow" not in s.scenario
-            and (s.ttd is None or s.ttd > SINGLE_ACTION_TTD)]  # fmt: skip
     single = [s for s in result.steps if s.step in SINGLE_ACTION and "slow" not in s.scenario]
+    slow = [s for s in single if _late(_action_ttd(s))]
     out.append(Check(f"single-action steps within {SINGLE_ACTION_TTD:g} s", f"{len(single) - len(slow)}/{len(single)}"
                      + (f" (late or missed: {', '.join(f'{s.scenario}/{s.step}' for s in slow)})" if slow else ""),
                      not slow))  # fmt: skip
@@ -65,13 +74,15 @@ def checks(result: EvalResult) -> list[Check]:
 
 def table(result: EvalResult) -> str:
     """The per-step table, the benign summary and the targets, as text."""
-    head = ("scenario", "step", "det", "alert", "technique", "ttd", "incident", "phases")
+    head = ("scenario", "step", "det", "alert", "technique", "ttd", "ttd action", "incident", "phases")
     rows = [head]
     for s in result.steps:
         rows.append((
             s.scenario, s.step, "yes" if s.detected else "NO", s.note or "-",
             (",".join(s.alert_techniques[:3]) + (" (match)" if s.technique_match else "")) if s.detected else "-",
-            f"{s.ttd:.2f} s" if s.ttd is not None else "-", s.incident or "-", str(len(s.phases)) if s.phases else "-",
+            f"{s.ttd:.2f} s" if s.ttd is not None else "-",
+            f"{s.ttd_action:.3f} s" if s.ttd_action is not None else "-", s.incident or "-",
+            str(len(s.phases)) if s.phases else "-",
         ))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]

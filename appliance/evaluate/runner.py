@@ -1,6 +1,7 @@
 """`otwatch evaluate`: the simulator's scenarios against the sensor, offline, learning days then test days.
 
-One benign simulation of LEARN + BENIGN days is cut at the end of the learning days: the sensor replays the learning
+One benign simulation of LEARN + BENIGN days is cut at the end of the learning days (the profile's benign novelty is
+moved onto the test days): the sensor replays the learning
 part into a state directory (inventory, baselines), and a copy of that state replays the benign test days (false
 alerts). Each scenario is simulated over LEARN + 1 days with its steps on the last day; the last day alone is replayed
 into another copy of the learned state and scored against the ground truth. Replays go through the real
@@ -107,7 +108,12 @@ def _simulate(plan: EvalPlan, out: Path, days: int, scenario: Path | None) -> di
     from simulators.site import load_profile, load_scenario, simulate
 
     scenarios = [load_scenario(scenario, day=plan.learn_days)] if scenario is not None else []
-    simulate(load_profile(plan.profile), days, plan.seed, out, scenarios)
+    profile = load_profile(plan.profile)
+    test_days = max(1, days - plan.learn_days)
+    # the profile's benign novelty goes onto the test days (its day modulo their number): what is learned is the
+    # site's routine; a camera onboarded or an engineer's session after learning is what must not cry wolf
+    novelty = [n.model_copy(update={"day": plan.learn_days + n.day % test_days}) for n in profile.novelty]
+    simulate(profile.model_copy(update={"novelty": novelty}), days, plan.seed, out, scenarios)
     truth: dict[str, Any] = json.loads((out / "truth.json").read_text())
     return truth
 

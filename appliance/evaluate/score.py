@@ -28,7 +28,9 @@ class StepScore:
     note: str = ""  # detector/note of the alert credited
     alert_techniques: tuple[str, ...] = ()
     technique_match: bool = False
-    ttd: float | None = None  # seconds of packet time from the step's start to the alert
+    ttd: float | None = None  # seconds of packet time from the step's start to the first alert
+    t_action: float | None = None  # the step's decisive write or command (single-action steps)
+    ttd_action: float | None = None  # seconds from that frame to the first alert at or after it
     incident: str = ""
     phases: tuple[str, ...] = ()
 
@@ -94,6 +96,12 @@ def _involves(alert: dict[str, Any], ip: str) -> bool:
     return alert.get("src") == ip or ip in alert.get("assets", ())
 
 
+def _after(window: Sequence[dict[str, Any]], t: float) -> float | None:
+    """Seconds from `t` to the first alert of the window at or after it (EARLY allowed for rounding)."""
+    later = [float(a["ts"]) for a in window if float(a["ts"]) >= t - EARLY]
+    return max(0.0, later[0] - t) if later else None
+
+
 def _incident_of(alert: dict[str, Any], incidents: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     key = alert.get("key")
     for incident in incidents:
@@ -125,8 +133,9 @@ def score_steps(
         wanted = set(step.get("techniques", ()))
         window = [a for a in ordered if t0 - EARLY <= float(a["ts"]) <= end and _involves(a, actor)]
         matching = [a for a in window if wanted & set(a.get("techniques", ()))]
+        t_action = step.get("t_action")
         base = dict(scenario=step["scenario"], step=step["step"], actor_ip=actor, techniques=tuple(sorted(wanted)),
-                    t_start=t0, t_end=t1)  # fmt: skip
+                    t_start=t0, t_end=t1, t_action=t_action)  # fmt: skip
         if not window:
             out.append(StepScore(**base, detected=False))
             continue
@@ -139,6 +148,7 @@ def score_steps(
             alert_techniques=tuple(chosen.get("techniques", ())),
             technique_match=bool(matching),
             ttd=max(0.0, float(window[0]["ts"]) - t0),
+            ttd_action=_after(window, float(t_action)) if t_action is not None else None,
             incident=str(incident.get("incident_id") or incident.get("id") or "") if incident else "",
             phases=tuple(incident.get("phases", ())) if incident else (),
         ))  # fmt: skip

@@ -40,7 +40,7 @@ def _empty_stats() -> StatsSnapshot:
 
 
 def full_collector() -> OtwatchCollector:
-    """A collector with every optional part enabled (broker session, activity, judge), over empty snapshots."""
+    """A collector with every optional part enabled (broker session, sinks, activity, judge), over empty snapshots."""
     return OtwatchCollector(
         _empty_stats,
         lambda: [],
@@ -49,6 +49,7 @@ def full_collector() -> OtwatchCollector:
         broker_fn=lambda: BrokerHealth(False, 0, 0, 0, 0, 0.0),
         activity=ActivityFamilies(lambda ip: None, lambda protocol, op: "other", {}),
         judge_fn=JudgeSnapshot,
+        sinks_fn=lambda: [],
     )
 
 

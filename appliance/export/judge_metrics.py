@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.metrics_core import GaugeMetricFamily
 
@@ -107,3 +107,36 @@ def build_judge_families(snap: JudgeSnapshot, kept: Sequence[Asset], assets: Seq
         f["mode"].add_metric([mode], 1 if snap.mode == mode else 0)
     f["progress"].add_metric([], snap.progress)
     return f
+
+
+class _IncidentSource(Protocol):
+    def snapshot(self) -> list[dict[str, Any]]: ...
+
+    def asset_risk(self) -> Mapping[str, Any]: ...
+
+
+class _BaselineSource(Protocol):
+    def progress(self) -> Any: ...
+
+
+_MODE_NAMES = {"learn": "learning", "protect": "protecting"}
+
+
+def judge_snapshot(incidents: _IncidentSource, baseline: _BaselineSource | None) -> JudgeSnapshot:
+    """Take the judge layer's state for the scrape (on the pipeline thread): per-address risk with its factors, open
+    incidents with their furthest phase, the learning mode and progress."""
+    risk = {
+        ip: AssetRisk(float(score.score), MappingProxyType({f.factor: float(f.points) for f in score.factors}))
+        for ip, score in incidents.asset_risk().items()
+    }
+    gauges = tuple(
+        IncidentGauge(str(row["incident_id"]), str(row["severity"]), str(row.get("phase") or "none"),
+                      float(row.get("risk", 0)))
+        for row in incidents.snapshot()
+        if row.get("state") != "closed"
+    )
+    mode, progress = "learning", 0.0
+    if baseline is not None:
+        p = baseline.progress()
+        mode, progress = _MODE_NAMES.get(p.mode, str(p.mode)), float(p.fraction)
+    return JudgeSnapshot(MappingProxyType(risk), gauges, mode, progress)

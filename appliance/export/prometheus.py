@@ -7,7 +7,8 @@ weird name, skip reason; never register addresses or free text. Per-asset series
 `otwatch_asset_last_seen_timestamp_seconds`) are capped at `max_asset_series` assets, most recently seen
 first; the rest are counted in `otwatch_asset_series_dropped_total` (summed over scrapes: a rising rate means
 the cap is biting). The broker session's families (`otwatch_broker_*`) appear only when a broker is configured
-(`broker_fn` given).
+(`broker_fn` given), the alert sinks' (`otwatch_sink_*`, appliance/export/sinks/metrics.py) only when sinks are
+(`sinks_fn` given).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from prometheus_client.registry import Collector
 from appliance.broker_health import BrokerHealth
 from appliance.export.activity import ActivityFamilies, activity_families
 from appliance.export.judge_metrics import JudgeSnapshot, build_judge_families, judge_families
+from appliance.export.sinks.base import SinkHealth
+from appliance.export.sinks.metrics import sink_families, sink_metrics
 from appliance.model import Asset
 from appliance.stats import StatsSnapshot
 
@@ -61,8 +64,10 @@ class OtwatchCollector(Collector):
         broker_fn: Callable[[], BrokerHealth] | None = None,
         activity: ActivityFamilies | None = None,
         judge_fn: Callable[[], JudgeSnapshot] | None = None,
+        sinks_fn: Callable[[], Sequence[SinkHealth]] | None = None,
     ) -> None:
         self._stats_fn = stats_fn
+        self._sinks_fn = sinks_fn
         self._judge_fn = judge_fn
         self._activity = activity
         self._broker_fn = broker_fn
@@ -84,6 +89,8 @@ class OtwatchCollector(Collector):
             families.extend(activity_families().values())
         if self._judge_fn is not None:
             families.extend(judge_families().values())
+        if self._sinks_fn is not None:
+            families.extend(sink_families().values())
         return iter(families)
 
     def _op_class(self, protocol: str, op: str) -> str:
@@ -229,6 +236,8 @@ class OtwatchCollector(Collector):
             yield from self._add_broker(self._broker_fn)
         if self._judge_fn is not None:
             yield from build_judge_families(self._judge_fn(), kept, assets).values()
+        if self._sinks_fn is not None:
+            yield from sink_metrics(self._sinks_fn())
         if self._activity is not None:
             with self._lock:  # the activity builder's caches are shared by concurrent scrapes
                 activity = self._activity.build(

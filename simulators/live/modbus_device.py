@@ -1,11 +1,15 @@
-"""A live-site PLC: a real pymodbus TCP server with an FC43 identity, evolving registers and a request counter.
+"""A live-site PLC: a real pymodbus TCP server rendering the offline PLC model, with a request counter.
 
-`python -m simulators.live.modbus_device --address 127.50.1.11 --port 502 --name plc-crah-01 --vendor Siemens
---product-code "6ES7 315-2EH14-0AB0" --revision V3.2.17 --model "SIMATIC S7-300" --status DIR/plc-crah-01.json`
-serves until SIGTERM (or until the process that started it is gone).
+`python -m simulators.live.modbus_device --address 127.14.0.10 --port 502 --name plc-crah-01 --kind cooling
+--vendor-index 0 --seed 123 --model "Modicon M340" --status DIR/plc-crah-01.json` serves until SIGTERM (or until the
+process that started it is gone).
 
-Data: coils 0-31 (pump and fan commands), discrete inputs 0-15, holding registers 0-99 (temperatures and setpoints
-in tenths of a degree; registers 0-9 walk by a seeded random step every `--interval` seconds), input registers 0-49.
+The PLC is simulators.site.ot.Plc(kind, vendor profile, Random(seed)), the model `otwatch simulate` uses (the live
+plan passes the same seed): its FC43 identity (vendor, product code, revision), the unit ids it serves, its memory
+(coils 0-31, discrete inputs 0-31, holding registers 0-99, input registers 0-15; see simulators.live.plc_model)
+and its process (supply and return temperatures, flows, pump and fan speeds, or phase voltages, currents and power,
+following the diurnal IT load) stepped to the wall clock every `--interval` seconds. A write it receives (FC 5, 6,
+15, 16) also goes into the model: a new chilled-water setpoint moves the supply temperature.
 
 Every request frame is counted by function code and by the sender's IP address, from the raw MBAP frames pymodbus
 consumed (so even a function code pymodbus cannot decode is counted). Writes and control commands (FC 5, 6, 15,
@@ -20,16 +24,16 @@ import asyncio
 import contextlib
 import signal
 import struct
+import time
 from pathlib import Path
-from random import Random
 from typing import Any
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
-from pymodbus.simulator import DataType, SimData, SimDevice
 
+from simulators.live import plc_model
 from simulators.live.status import ParentWatch, Status
-from simulators.plc import build_identity
+from simulators.site.ot import Plc
 
 READS = {
     1: "read_coils",
@@ -57,7 +61,6 @@ DIAG_RETURN_QUERY_DATA = 0  # the only FC8 sub-function that changes nothing (an
 DIAG_NAMES = {1: "restart_communications", 4: "force_listen_only", 10: "clear_counters"}
 MBAP = struct.Struct(">HHHB")  # transaction, protocol, length, unit
 FC_AND_WORDS = struct.Struct(">BHH")  # function code, then two 16-bit words (address and quantity/value/sub-function)
-EVOLVING = 10  # holding registers 0..EVOLVING-1 walk
 
 
 def classify(pdu: bytes) -> tuple[str, bool, str]:
@@ -77,16 +80,16 @@ def classify(pdu: bytes) -> tuple[str, bool, str]:
     return WRITES.get(fc, f"unknown-{fc}"), True, detail
 
 
-def frames(data: bytes) -> list[bytes]:
-    """The request PDUs (function code onwards) of the complete MBAP frames at the start of `data`."""
-    out: list[bytes] = []
+def frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(unit id, request PDU from the function code on) of the complete MBAP frames at the start of `data`."""
+    out: list[tuple[int, bytes]] = []
     offset = 0
     while offset + MBAP.size + 1 <= len(data):
-        _tid, _proto, length, _unit = MBAP.unpack_from(data, offset)
+        _tid, _proto, length, unit = MBAP.unpack_from(data, offset)
         end = offset + 6 + length
         if length < 2 or end > len(data):
             break
-        out.append(bytes(data[offset + MBAP.size : end]))
+        out.append((unit, bytes(data[offset + MBAP.size : end])))
         offset = end
     return out
 
@@ -95,16 +98,19 @@ class CountingHandler(ServerRequestHandler):
     """pymodbus's per-connection handler, counting each request frame it consumes by operation and sender."""
 
     status: Status
+    model: Plc
 
     def callback_data(self, data: bytes, addr: tuple | None = None) -> int:
-        """Let pymodbus handle the data, then count the frames it consumed."""
+        """Let pymodbus handle the data, then count the frames it consumed (and give the writes to the model)."""
         used = super().callback_data(data, addr)
         if used > 0:
             sender = self.peer()
-            for pdu in frames(data[:used]):
+            for unit, pdu in frames(data[:used]):
                 op, is_write, detail = classify(pdu)
                 if is_write:
                     self.status.write(op, sender, detail)
+                    if unit in self.model.units:
+                        plc_model.apply_write(self.model, unit, pdu)
                 else:
                     self.status.request(op, sender)
         return used
@@ -119,44 +125,29 @@ class CountingHandler(ServerRequestHandler):
 class CountingServer(ModbusTcpServer):
     """A ModbusTcpServer whose connections are counted into one Status."""
 
-    def __init__(self, *args: Any, status: Status, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, status: Status, model: Plc, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.status = status
+        self.model = model
 
     def callback_new_connection(self) -> ServerRequestHandler:
         """A counting handler for each new client connection."""
         handler = CountingHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
         handler.status = self.status
+        handler.model = self.model
         return handler
 
 
-def build_device(unit: int) -> SimDevice:
-    """Coils 0-31, discrete inputs 0-15, holding registers 0-99 (215 = 21.5 degrees), input registers 0-49."""
-    return SimDevice(
-        id=unit,
-        simdata=(
-            [SimData(0, count=32, values=True, datatype=DataType.BITS)],
-            [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-            [SimData(0, count=100, values=215, datatype=DataType.REGISTERS)],
-            [SimData(0, count=50, values=400, datatype=DataType.REGISTERS)],
-        ),
-    )
-
-
-async def evolve(server: CountingServer, unit: int, rng: Random, values: list[int]) -> None:
-    """One step of the walking registers (bounded 150-300), written into the datastore directly (not a request)."""
-    for i, value in enumerate(values):
-        values[i] = min(300, max(150, value + rng.randint(-3, 3)))
-    await server.async_setValues(unit, 16, 0, list(values))
-
-
 async def serve(args: argparse.Namespace) -> None:
-    """Serve until SIGTERM/SIGINT or until orphaned; evolve registers and flush the status every `interval`."""
+    """Serve until SIGTERM/SIGINT or until orphaned; step the process and flush the status every `interval`."""
+    model = plc_model.model_from_spec(args.name, args.kind, args.vendor_index, args.seed, args.address)
+    model.update(time.time())
     status = Status(Path(args.status), args.name, "plc", args.address)
-    status.note(port=args.port, vendor=args.vendor, product_code=args.product_code, revision=args.revision)
-    identity = build_identity(args.vendor, args.product_code, args.revision, args.model)
-    server = CountingServer(build_device(args.unit), identity=identity, address=(args.address, args.port),
-                            status=status)  # fmt: skip
+    status.note(port=args.port, vendor=model.vendor, product_code=model.product, revision=model.revision,
+                units=list(model.units), kind=model.kind)  # fmt: skip
+    identity = plc_model.build_identity(model, args.model)
+    server = CountingServer(plc_model.build_devices(model), identity=identity, address=(args.address, args.port),
+                            trace_pdu=plc_model.unit_guard(model.units), status=status, model=model)  # fmt: skip
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -164,12 +155,13 @@ async def serve(args: argparse.Namespace) -> None:
     await server.serve_forever(background=True)
     status.note(listening=True)
     status.flush()
-    watch, rng, values = ParentWatch(), Random(args.seed), [215] * EVOLVING
+    watch = ParentWatch()
     try:
         while not stop.is_set() and not watch.orphaned():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=args.interval)
-            await evolve(server, args.unit, rng, values)
+            model.update(time.time())
+            await plc_model.push(model, server)
             status.tick()
     finally:
         await server.shutdown()
@@ -179,16 +171,14 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--address", default="127.50.1.11")
+    parser.add_argument("--address", default="127.14.0.10")
     parser.add_argument("--port", type=int, default=502)
-    parser.add_argument("--unit", type=int, default=1)
-    parser.add_argument("--name", default="plc-01")
-    parser.add_argument("--vendor", default="Schneider Electric")
-    parser.add_argument("--product-code", default="BMX P34 2020")
-    parser.add_argument("--revision", default="v3.20")
-    parser.add_argument("--model", default="Modicon M340")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between register steps")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--name", default="plc-crah-01")
+    parser.add_argument("--kind", choices=("cooling", "power"), default="cooling")
+    parser.add_argument("--vendor-index", type=int, default=0, help="the vendor profile (simulators.mixgen.net)")
+    parser.add_argument("--model", default="Modicon M340", help="FC43 product and model name")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between process steps")
+    parser.add_argument("--seed", type=int, default=1, help="the seed of the process model's stream")
     parser.add_argument("--status", required=True, help="the JSON status file to keep")
     asyncio.run(serve(parser.parse_args(argv)))
     return 0

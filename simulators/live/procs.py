@@ -31,24 +31,30 @@ def wait_until(condition: Callable[[], bool], what: str, limit: float) -> None:
         time.sleep(0.05)
 
 
-def _sockets(table: str) -> list[tuple[str, int, str]]:
-    """(address, port, state) of every IPv4 socket of a /proc/net table (tcp or udp) in this network namespace."""
+def _sockets(table: str, pid: int | None = None) -> list[tuple[str, int, str]]:
+    """(address, port, state) of every IPv4 socket of a /proc/net table (tcp or udp) in this network namespace, or
+    in the namespace of process `pid` (none if it is gone)."""
     out = []
-    for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+    path = Path(f"/proc/{pid}/net/{table}" if pid is not None else f"/proc/net/{table}")
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    for line in text.splitlines()[1:]:
         fields = line.split()
         ip_hex, port_hex = fields[1].split(":")
         out.append((socket.inet_ntoa(struct.pack("<I", int(ip_hex, 16))), int(port_hex, 16), fields[3]))
     return out
 
 
-def tcp_listening() -> set[tuple[str, int]]:
-    """(address, port) of every listening IPv4 TCP socket."""
-    return {(ip, port) for ip, port, state in _sockets("tcp") if state == TCP_LISTEN}
+def tcp_listening(pid: int | None = None) -> set[tuple[str, int]]:
+    """(address, port) of every listening IPv4 TCP socket (in process `pid`'s network namespace, if given)."""
+    return {(ip, port) for ip, port, state in _sockets("tcp", pid) if state == TCP_LISTEN}
 
 
-def udp_bound() -> Counter[tuple[str, int]]:
-    """How many IPv4 UDP sockets are bound to each (address, port)."""
-    return Counter((ip, port) for ip, port, _state in _sockets("udp"))
+def udp_bound(pid: int | None = None) -> Counter[tuple[str, int]]:
+    """How many IPv4 UDP sockets are bound to each (address, port) (in process `pid`'s namespace, if given)."""
+    return Counter((ip, port) for ip, port, _state in _sockets("udp", pid))
 
 
 def processes_mentioning(text: str) -> list[int]:

@@ -3,7 +3,9 @@
 Each step function takes the step context, a start time, a pace (1 = fast; 10 = ten times slower) and its target
 hosts, writes its traffic from packet time `t`, and may return follow-ups (time, function) that the simulator runs
 later (an MQTT subscription held open for a while). The devices answer as the site's models do: PLCs through
-`Plc.answer`, BACnet controllers from their objects, the broker forwards to the actor's session.
+`Plc.answer`, BACnet controllers from their objects (not while a DeviceCommunicationControl or a restart keeps them
+silent), the broker forwards to the actor's session. A step whose effect outlasts its packets (a controller silenced
+by DCC, a controller restarting) records it in `ctx.effects` for the ground truth.
 """
 
 from __future__ import annotations
@@ -22,9 +24,29 @@ from simulators.site.iot import Client, MqttSite, connect
 from simulators.site.layout import Layout
 from simulators.site.ot import SETPOINT, OtPlant, Plc, exchange
 
-__all__ = ["OT_STEPS", "FollowUp", "StepContext"]
+__all__ = ["DCC_MINUTES", "OT_STEPS", "RESTART_SECONDS", "Effect", "FollowUp", "StepContext"]
 
 FollowUp = tuple[float, Callable[[], None]]
+DCC_MINUTES = 60
+RESTART_SECONDS = 25.0
+
+
+@dataclass
+class Effect:
+    """An after-effect of a step on a device: what (`dcc-disable`, `restart`), on which device, over which span."""
+
+    effect: str
+    device: BmsDevice
+    t_start: float
+    t_end: float
+    scenario: str = ""
+    step: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """The ground-truth row, with the requests the device left unanswered in its span."""
+        missed = sum(self.t_start <= t < self.t_end for t in self.device.missed)
+        return {"scenario": self.scenario, "step": self.step, "effect": self.effect, "device": self.device.host.name,
+                "ip": self.device.host.ip, "t_start": self.t_start, "t_end": self.t_end, "unanswered_requests": missed}
 
 
 @dataclass
@@ -40,6 +62,13 @@ class StepContext:
     chain: ChainSite
     rng: Random
     tids: dict[str, int] = field(default_factory=dict)
+    effects: list[Effect] = field(default_factory=list)
+    action: float | None = None  # packet time of the current step's decisive frame (a write, a command), if any
+
+    def act(self) -> None:
+        """Mark the next frame as the step's decisive one (the write or command it exists for): `t_action`."""
+        if self.action is None:
+            self.action = self.cap.now
 
     def plcs(self, targets: list[Host]) -> list[Plc]:
         """The PLCs among the targets (all cooling PLCs if none named)."""
@@ -58,12 +87,15 @@ class StepContext:
         return self.tids[key]
 
 
-def _modbus_session(ctx: StepContext, plc: Plc, t: float, pdus: list[tuple[int, bytes]], gap: float) -> None:
+def _modbus_session(ctx: StepContext, plc: Plc, t: float, pdus: list[tuple[int, bytes]], gap: float,
+                    action: int | None = None) -> None:  # fmt: skip
     cap = ctx.cap
     cap.at(t)
     conn = TcpConn(ctx.actor, plc.host, 502, cap.rng)
     cap.add(*conn.handshake())
-    for unit, pdu in pdus:
+    for i, (unit, pdu) in enumerate(pdus):
+        if i == action:
+            ctx.act()
         exchange(cap, conn, ctx.tid(plc.host.ip), unit, pdu, plc, 1.0)
         cap.wait(gap)
     cap.add(*conn.close())
@@ -93,13 +125,18 @@ def modbus_setpoint_write(ctx: StepContext, t: float, pace: float, targets: list
     plc = ctx.plcs(targets)[0]
     unit = plc.units[0]
     read = (unit, struct.pack(">BHH", 3, 0, 10))
-    _modbus_session(ctx, plc, t, [read, (unit, struct.pack(">BHH", 6, SETPOINT, 260)), read], 1.0 * pace)
+    _modbus_session(ctx, plc, t, [read, (unit, struct.pack(">BHH", 6, SETPOINT, 260)), read], 1.0 * pace, action=1)
     return []
 
 
-def _bacnet_ask(ctx: StepContext, dev: BmsDevice, service: int, params: bytes, ack: bytes | None) -> None:
+def _bacnet_ask(ctx: StepContext, dev: BmsDevice, service: int, params: bytes, ack: bytes | None,
+                always: bool = False) -> None:  # fmt: skip
+    """A confirmed request from the actor and the device's answer (none while it is silent, unless `always`)."""
     inv = ctx.rng.getrandbits(8)
     ctx.cap.add(udp_frame(ctx.actor, dev.host, 47808, 47808, m.confirmed(inv, service, params)))
+    if not always and not dev.answers(ctx.cap.now):
+        dev.missed.append(ctx.cap.now)
+        return
     answer = m.simple_ack(inv, service) if ack is None else m.complex_ack(inv, service, ack)
     ctx.cap.add(udp_frame(dev.host, ctx.actor, 47808, 47808, answer))
 
@@ -115,7 +152,7 @@ def bacnet_who_is_sweep(ctx: StepContext, t: float, pace: float, targets: list[H
         dev = devices.get(ip)
         dst = dev.host if dev else ctx.chain.host(ip)
         cap.add(udp_frame(ctx.actor, dst, 47808, 47808, m.who_is(broadcast=False)))
-        if dev:
+        if dev and dev.answers(cap.now):
             cap.add(udp_frame(dev.host, ctx.actor, 47808, 47808, m.i_am(dev.instance, dev.vendor_id, False)))
     return []
 
@@ -147,26 +184,37 @@ def bacnet_write_priority(ctx: StepContext, t: float, pace: float, targets: list
     _bacnet_ask(ctx, dev, m.READ_PROPERTY, ref, ref + m.open_(3) + sp.pv() + m.close(3))
     ctx.cap.wait(2.0 * pace)
     sp.value = 14.0
+    ctx.act()
     _bacnet_ask(ctx, dev, m.WRITE_PROPERTY, ref + m.open_(3) + m.app_real(14.0) + m.close(3) + m.ctx_uint(4, 1), None)
     return []
 
 
 def bacnet_reinitialize(ctx: StepContext, t: float, pace: float, targets: list[Host]) -> list[FollowUp]:
-    """ReinitializeDevice (warm start, password) to a controller; it restarts and announces itself with I-Am."""
+    """ReinitializeDevice (warm start, password) to a controller; it is silent while it restarts (25 s), loses its
+    COV subscriptions and announces itself with I-Am."""
     dev = ctx.bacnet(targets)[0]
     ctx.cap.at(t)
-    _bacnet_ask(ctx, dev, m.REINITIALIZE, m.ctx_enum(0, 1) + m.ctx_string(1, "admin"), None)
-    ctx.cap.at(t + 25.0)
+    ctx.act()
+    _bacnet_ask(ctx, dev, m.REINITIALIZE, m.ctx_enum(0, 1) + m.ctx_string(1, "admin"), None, always=True)
+    down = ctx.cap.now
+    dev.restart(down, RESTART_SECONDS)
+    ctx.effects.append(Effect("restart", dev, down, down + RESTART_SECONDS))
+    ctx.cap.at(down + RESTART_SECONDS)
     bcast = ctx.layout.broadcast[ctx.layout.profile.bms.zone]
     ctx.cap.add(udp_frame(dev.host, bcast, 47808, 47808, m.i_am(dev.instance, dev.vendor_id)))
     return []
 
 
 def bacnet_dcc(ctx: StepContext, t: float, pace: float, targets: list[Host]) -> list[FollowUp]:
-    """DeviceCommunicationControl: disable-initiation for 60 minutes, with a password."""
+    """DeviceCommunicationControl: disable for 60 minutes, with a password; the controller answers nothing (its
+    COV notifications and the front end's polls go unanswered) until the time is up."""
     dev = ctx.bacnet(targets)[0]
     ctx.cap.at(t)
-    _bacnet_ask(ctx, dev, m.DCC, m.ctx_uint(0, 60) + m.ctx_enum(1, 2) + m.ctx_string(2, "admin"), None)
+    params = m.ctx_uint(0, DCC_MINUTES) + m.ctx_enum(1, 1) + m.ctx_string(2, "admin")
+    ctx.act()
+    _bacnet_ask(ctx, dev, m.DCC, params, None, always=True)
+    dev.communication_control(ctx.cap.now, "disable", DCC_MINUTES)
+    ctx.effects.append(Effect("dcc-disable", dev, ctx.cap.now, dev.comm_until))
     return []
 
 
@@ -213,6 +261,7 @@ def mqtt_forged_command(ctx: StepContext, t: float, pace: float, targets: list[H
     c = _mqtt_login(ctx, t)
     if cam is not None:
         ctx.cap.wait(1.0 * pace)
+        ctx.act()
         ctx.mqtt.client_publish(ctx.cap, c, cam.base + "/cmd", b'{"cmd":"privacy_mask","enable":true}', 1)
     ctx.cap.wait(1.0 * pace)
     _mqtt_logout(ctx, c)

@@ -115,8 +115,9 @@ def bvlc(apdu: bytes, expect_reply: bool = False, broadcast: bool = False) -> by
 
 
 def confirmed(invoke: int, service: int, params: bytes) -> bytes:
-    """A confirmed-request message (max 1476 octets, segments unspecified)."""
-    return bvlc(bytes([0x00, 0x05, invoke & 0xFF, service]) + params, expect_reply=True)
+    """A confirmed-request message as bacpypes3 sends it: segmented response not accepted, max segments accepted
+    16 (bacpypes3's constant code 4), max APDU 1476 octets."""
+    return bvlc(bytes([0x00, 0x45, invoke & 0xFF, service]) + params, expect_reply=True)
 
 
 def unconfirmed(service: int, params: bytes, broadcast: bool = False) -> bytes:

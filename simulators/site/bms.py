@@ -7,7 +7,14 @@ a schedule object (occupied 07:00-19:00 on workdays). The front end sends a Who-
 answers I-Am), reads each device object once (ReadPropertyMultiple) and its weekly schedule, subscribes to COV on
 the analog inputs (unconfirmed, 3600 s lifetime, renewed hourly) and on door contacts (confirmed), polls present
 values with ReadPropertyMultiple every `poll_seconds`, and makes a few operator setpoint writes (WriteProperty,
-priority 8) in office hours.
+priority 8) in office hours. Every message is what a bacpypes3 peer puts on the wire (tests/simulators/
+test_wire_bacpypes3.py): the I-Ams answer the Who-Is by unicast, each SubscribeCOV (new or renewed) is followed by a
+notification of the current value, and a request left unanswered is sent again three times, 3 s apart.
+
+A controller's communication can be cut: after a DeviceCommunicationControl `disable` it answers nothing but DCC and
+ReinitializeDevice and sends nothing until the duration is over (`disable-initiation`: it still answers, but sends
+no notifications); after a ReinitializeDevice it is silent while it restarts, loses its COV subscriptions (until the
+front end renews them) and announces itself with an I-Am. The requests it leaves unanswered are kept (`missed`).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from simulators.site.schedule import HOUR, Rhythm
 __all__ = ["BObject", "BmsDevice", "BmsFrontEnd"]
 
 PORT = 47808
+APDU_TIMEOUT, APDU_RETRIES = 3.0, 3  # bacpypes3's defaults: a confirmed request is sent up to four times
+COV_LIFETIME = 3600
 _VENDORS = {
     "crah": (5, "Johnson Controls Inc", "FX-PCG2611", "10.1.0"),
     "crac": (8, "Delta Controls", "eBCON", "4.40.0"),
@@ -84,6 +93,27 @@ class BmsDevice:
         if kind != "power_meter":
             self.objects.append(BObject(m.SCHEDULE, 1, f"{host.name.upper()}.OCC-SCHED", 0, 0, 0, 0))
         self.by_id = {(o.otype, o.instance): o for o in self.objects}
+        self.comm = "enable"  # the DeviceCommunicationControl state: enable, disable or disable-initiation
+        self.comm_until = 0.0
+        self.down_until = 0.0  # restarting (after a ReinitializeDevice) until then
+        self.subscribed_until = float("inf")  # its COV subscriptions lapse then (a restart loses them)
+        self.missed: list[float] = []  # packet times of the requests it left unanswered
+
+    def answers(self, t: float) -> bool:
+        """Whether it answers a request at `t`: not while restarting or DCC-disabled."""
+        return t >= self.down_until and not (self.comm == "disable" and t < self.comm_until)
+
+    def initiates(self, t: float) -> bool:
+        """Whether it sends notifications at `t`: not while restarting or under any DCC disable."""
+        return t >= self.down_until and not (self.comm != "enable" and t < self.comm_until)
+
+    def communication_control(self, t: float, state: str, minutes: int) -> None:
+        """A DeviceCommunicationControl accepted at `t`: `state` for `minutes` (0: until told otherwise)."""
+        self.comm, self.comm_until = state, t + minutes * 60.0 if minutes else float("inf")
+
+    def restart(self, t: float, seconds: float) -> None:
+        """A ReinitializeDevice accepted at `t`: silent for `seconds`, DCC state and COV subscriptions lost."""
+        self.down_until, self.comm, self.comm_until, self.subscribed_until = t + seconds, "enable", 0.0, t
 
     def update(self, t: float, occupied: bool) -> None:
         """Move the values to packet time `t`."""
@@ -173,6 +203,7 @@ class BmsFrontEnd:
         self.subs: dict[tuple[int, int, int], tuple[int, bool, float]] = {}  # (dev, type, inst) -> pid, conf, last
         self.next_renew = t0 + 60.0 + HOUR
         self.plans: dict[int, list[tuple[float, str, float]]] = {}  # day -> (time, action, argument)
+        self.answered = True  # whether the last request was answered
 
     def next_invoke(self) -> int:
         """The next invoke id."""
@@ -183,9 +214,19 @@ class BmsFrontEnd:
         cap.add(udp_frame(src, dst, PORT, PORT, payload))
 
     def request(self, cap: SiteCapture, dev: BmsDevice, service: int, params: bytes, ack: bytes | None) -> int:
-        """A confirmed request to `dev` and its answer (`ack` = ComplexACK params; None = SimpleACK)."""
+        """A confirmed request to `dev` and its answer (`ack` = ComplexACK params; None = SimpleACK); a device that
+        does not answer gets it four times (`answered` says which)."""
         inv = self.next_invoke()
-        self._u(cap, self.host, dev.host, m.confirmed(inv, service, params))
+        message = m.confirmed(inv, service, params)
+        self._u(cap, self.host, dev.host, message)
+        self.answered = dev.answers(cap.now)
+        if not self.answered:
+            dev.missed.append(cap.now)
+            for _ in range(APDU_RETRIES):
+                cap.wait(APDU_TIMEOUT)
+                self._u(cap, self.host, dev.host, message)
+            cap.wait(APDU_TIMEOUT)
+            return inv
         answer = m.simple_ack(inv, service) if ack is None else m.complex_ack(inv, service, ack)
         self._u(cap, dev.host, self.host, answer)
         return inv
@@ -227,7 +268,8 @@ class BmsFrontEnd:
         self._u(cap, self.host, self.bcast, m.who_is())
         for dev in self.devices:
             cap.wait(0.005 + self.rng.random() * 0.05)
-            self._u(cap, dev.host, self.bcast, m.i_am(dev.instance, dev.vendor_id))
+            if dev.answers(cap.now):
+                self._u(cap, dev.host, self.host, m.i_am(dev.instance, dev.vendor_id, broadcast=False))
         for dev in self.devices:
             cap.wait(0.2)
             props = [p for p, _ in dev.device_props()]
@@ -243,16 +285,26 @@ class BmsFrontEnd:
     def _subscribe(self, cap: SiteCapture, t: float, renew: bool) -> None:
         cap.at(t)
         for d, dev in enumerate(self.devices):
-            for o in dev.objects:
-                door = dev.kind == "access_control" and o.otype == m.BI
-                if o.otype != m.AI and not door:
-                    continue
-                key = (d, o.otype, o.instance)
-                pid = self.subs[key][0] if renew and key in self.subs else 100 + len(self.subs)
-                params = m.ctx_uint(0, pid) + m.ctx_objid(1, o.otype, o.instance) + m.ctx_bool(2, door)
-                self.request(cap, dev, m.SUBSCRIBE_COV, params + m.ctx_uint(3, 3600), None)
-                last = self.subs[key][2] if key in self.subs else float(o.value)
-                self.subs[key] = (pid, door, last)
+            self.subscribe_device(cap, d, dev, renew)
+
+    def subscribe_device(self, cap: SiteCapture, d: int, dev: BmsDevice, renew: bool = False) -> None:
+        """SubscribeCOV (3600 s) to the analog inputs (unconfirmed) and door contacts (confirmed) of the d-th
+        controller, each answered subscription followed by a notification of the current value, as bacpypes3 does."""
+        for o in dev.objects:
+            door = dev.kind == "access_control" and o.otype == m.BI
+            if o.otype != m.AI and not door:
+                continue
+            key = (d, o.otype, o.instance)
+            pid = self.subs[key][0] if renew and key in self.subs else 100 + len(self.subs)
+            params = m.ctx_uint(0, pid) + m.ctx_objid(1, o.otype, o.instance) + m.ctx_bool(2, door)
+            self.request(cap, dev, m.SUBSCRIBE_COV, params + m.ctx_uint(3, COV_LIFETIME), None)
+            if key not in self.subs:
+                self.subs[key] = (pid, door, float(o.value))
+            if self.answered:  # a new or renewed subscription: a notification of the current value
+                dev.subscribed_until = cap.now + COV_LIFETIME
+                if dev.initiates(cap.now):
+                    self._cov(cap, dev, pid, o, door, COV_LIFETIME)
+                    self.subs[key] = (pid, door, float(o.value))
 
     def _poll(self, cap: SiteCapture, d: int, dev: BmsDevice, t: float) -> None:
         day = self.rhythm.day_of(t)
@@ -266,6 +318,8 @@ class BmsFrontEnd:
         self._notify(cap, d, dev, t)
 
     def _notify(self, cap: SiteCapture, d: int, dev: BmsDevice, t: float) -> None:
+        if t >= dev.subscribed_until or not dev.initiates(t):
+            return
         for o in dev.objects:
             key = (d, o.otype, o.instance)
             if key not in self.subs:
@@ -275,14 +329,17 @@ class BmsFrontEnd:
                 continue
             self.subs[key] = (pid, conf, float(o.value))
             cap.wait(0.05 + self.rng.random() * 0.2)
-            remaining = max(1, int(self.next_renew - t))
-            params = dev.cov_params(pid, o, remaining)
-            if conf:
-                inv = (self.rng.getrandbits(8) + 1) & 0xFF
-                self._u(cap, dev.host, self.host, m.confirmed(inv, m.CONFIRMED_COV, params))
-                self._u(cap, self.host, dev.host, m.simple_ack(inv, m.CONFIRMED_COV))
-            else:
-                self._u(cap, dev.host, self.host, m.unconfirmed(m.UNCONFIRMED_COV, params))
+            self._cov(cap, dev, pid, o, conf, max(1, int(self.next_renew - t)))
+
+    def _cov(self, cap: SiteCapture, dev: BmsDevice, pid: int, o: BObject, conf: bool, remaining: int) -> None:
+        """One COV notification from `dev` (confirmed ones are acknowledged by the front end)."""
+        params = dev.cov_params(pid, o, remaining)
+        if conf:
+            inv = (self.rng.getrandbits(8) + 1) & 0xFF
+            self._u(cap, dev.host, self.host, m.confirmed(inv, m.CONFIRMED_COV, params))
+            self._u(cap, self.host, dev.host, m.simple_ack(inv, m.CONFIRMED_COV))
+        else:
+            self._u(cap, dev.host, self.host, m.unconfirmed(m.UNCONFIRMED_COV, params))
 
     def _act(self, cap: SiteCapture, t: float, action: str, arg: float) -> None:
         cap.at(t)

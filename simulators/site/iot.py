@@ -20,11 +20,11 @@ from simulators.mixgen.wire import ACK, RST, Host, TcpConn
 from simulators.site.capture import SiteCapture
 from simulators.site.schedule import DAY, Rhythm
 
-__all__ = ["MqttSite", "connect", "matches", "publish", "subscribe"]
+__all__ = ["JPEG_HEAD", "TOPIC_ROOT", "Client", "MqttSite", "connect", "matches", "publish", "subscribe"]
 
 PORT = 1883
 TOPIC_ROOT = "site/dc1"
-_JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
 
 
 def _utf8(text: str) -> bytes:
@@ -167,7 +167,7 @@ class MqttSite:
                 for topic, payload in c.telemetry(t):
                     self.client_publish(cap, c, topic, payload)
             elif what == "snapshot":
-                jpeg = _JPEG_HEAD + self.rng.randbytes(self.rng.randrange(6000, 24000)) + b"\xff\xd9"
+                jpeg = JPEG_HEAD + self.rng.randbytes(self.rng.randrange(6000, 24000)) + b"\xff\xd9"
                 self.client_publish(cap, c, c.base + "/snapshot", jpeg)
             elif what == "ping":
                 self.send(cap, c.conn, True, b"\xc0\x00", ack=False)

@@ -5,19 +5,24 @@ its retained status and telemetry from then on. firmware_update: an engineering 
 PLC over its web interface (HTTP POST), the PLC restarts (the SCADA session closes, the poller reconnects and reads
 the new revision with FC43), or a BACnet controller gets a new firmware-revision that the BMS front end reads.
 engineer_write_session: an engineering workstation reads a cooling PLC's configuration and writes a few
-registers (FC6, FC16), then reads them back.
+registers (FC6, FC16), then reads them back. bms_device_added: a new BACnet controller of the same make and model
+as an existing one (`target`, default the first CRAH controller) joins the BMS network: it announces itself with
+I-Am, the front end reads its device object and schedule, subscribes to its COV, then polls and writes it like the
+others (a fifth identical CRAH controller: a peer-group test for the baseline).
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from random import Random
 
 from simulators.mixgen.net import AXIS_OUI
-from simulators.mixgen.wire import Host, TcpConn
+from simulators.mixgen.wire import Host, TcpConn, udp_frame
 from simulators.site import bacnet_msgs as m
 from simulators.site.attacks import StepContext
-from simulators.site.bms import BmsFrontEnd
+from simulators.site.bms import PORT as BACNET_PORT
+from simulators.site.bms import BmsDevice, BmsFrontEnd, weekly_schedule
 from simulators.site.iot import MqttSite
 from simulators.site.it import ItSite
 from simulators.site.ot import SETPOINT, Plc, ScadaPoller, exchange
@@ -121,5 +126,38 @@ def engineer_write_session(w: World, t: float, spec: Novelty) -> tuple[str, list
     return f"{eng.name} wrote configuration registers 12-15 and the setpoint of {plc.host.name}", [plc.host.name]
 
 
+def bms_device_added(w: World, t: float, spec: Novelty) -> tuple[str, list[str]]:
+    """A controller identical to an existing one joins the BMS network and the front end takes it on."""
+    fe, cap = w.front_end, w.ctx.cap
+    like = next((d for d in fe.devices if d.host.name == spec.target), None) \
+        or next((d for d in fe.devices if d.kind == "crah"), fe.devices[0])  # fmt: skip
+    layout = w.ctx.layout
+    name = spec.name or f"{like.kind}-{len(fe.devices) + 1:02d}"
+    host = layout.add(name, "bacnet", layout.profile.bms.zone, spec.ip)
+    dev = BmsDevice(host, like.kind, len(fe.devices), Random(w.ctx.rng.getrandbits(64)))
+    d = len(fe.devices)
+    fe.devices.append(dev)
+    fe.due.append(t + 30.0 + w.ctx.rng.random() * fe.period)
+    cap.at(t)
+    cap.add(udp_frame(host, fe.bcast, BACNET_PORT, BACNET_PORT, m.i_am(dev.instance, dev.vendor_id)))
+    cap.wait(2.0)
+    props = [p for p, _ in dev.device_props()]
+    fe.request(cap, dev, m.READ_PROPERTY_MULTIPLE, m.ctx_objid(0, m.DEVICE, dev.instance) + m.open_(1)
+               + b"".join(m.ctx_uint(0, p) for p in props) + m.close(1),
+               dev.rpm_ack([(m.DEVICE, dev.instance, props)]))  # fmt: skip
+    if dev.by_id.get((m.SCHEDULE, 1)) is not None:
+        ref = m.ctx_objid(0, m.SCHEDULE, 1) + m.ctx_uint(1, m.WEEKLY_SCHEDULE)
+        fe.request(cap, dev, m.READ_PROPERTY, ref, ref + m.open_(3) + weekly_schedule() + m.close(3))
+    cap.wait(1.0)
+    for o in dev.objects:
+        if o.otype != m.AI:
+            continue
+        pid = 100 + len(fe.subs)
+        fe.request(cap, dev, m.SUBSCRIBE_COV, m.ctx_uint(0, pid) + m.ctx_objid(1, o.otype, o.instance)
+                   + m.ctx_bool(2, False) + m.ctx_uint(3, 3600), None)  # fmt: skip
+        fe.subs[(d, o.otype, o.instance)] = (pid, False, float(o.value))
+    return f"a new {dev.vendor} {dev.model} controller {name} ({host.ip}) joined the BMS, like {like.host.name}", [name]
+
+
 NOVELTY = {"camera_onboarded": camera_onboarded, "firmware_update": firmware_update,
-           "engineer_write_session": engineer_write_session}  # fmt: skip
+           "engineer_write_session": engineer_write_session, "bms_device_added": bms_device_added}  # fmt: skip

@@ -6,7 +6,8 @@ runtime hours (32 bit, 8-9), and configuration words; coils 0-7: pump A/B run (l
 shift change), compressor stages, alarm, remote mode. A power PLC keeps phase voltages and currents (x10), kW,
 frequency (x100), power factor (x1000) and a kWh counter; coils are breaker states. Values follow the IT load: a
 diurnal curve plus AR(1) noise. Every PLC answers FC43/14 with its vendor, product code and firmware revision, and
-answers exception 0x0B for unit ids it does not serve, 0x02 for addresses outside its memory.
+answers exception 0x0B for unit ids it does not serve, 0x02 for addresses outside its memory: the bytes a pymodbus
+server with the same memory sends (tests/simulators/test_wire_pymodbus.py; simulators/live/plc_model.py).
 
 Each SCADA server holds one long-lived session per PLC: FC43 on connect, then every `poll_seconds` FC3 (0, 20)
 and FC1 (0, 16), FC4 every sixth cycle. It writes (FC6 setpoint, FC5 pump swap) only inside maintenance windows.
@@ -34,8 +35,9 @@ _ACK_P = 0.5
 
 
 def identity_pdu(vendor: str, product: str, revision: str) -> bytes:
-    """The PDU of an FC43/14 basic device identification response (objects 0-2)."""
-    pdu = bytearray([0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x03])
+    """The PDU of an FC43/14 basic device identification response (objects 0-2), conformity level 0x83 (basic,
+    stream and individual access) as pymodbus answers."""
+    pdu = bytearray([0x2B, 0x0E, 0x01, 0x83, 0x00, 0x00, 0x03])
     for obj_id, text in enumerate((vendor, product, revision)):
         raw = text.encode("ascii")
         pdu += bytes([obj_id, len(raw)]) + raw

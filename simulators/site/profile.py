@@ -181,7 +181,7 @@ class Schedule(_Strict):
 class Novelty(_Strict):
     """A benign new thing on a given day and time: a camera onboarded, a firmware update, an engineer's writes."""
 
-    kind: Literal["camera_onboarded", "firmware_update", "engineer_write_session"]
+    kind: Literal["camera_onboarded", "firmware_update", "engineer_write_session", "bms_device_added"]
     day: int = Field(ge=0)
     time: str
     target: str | None = None
@@ -193,6 +193,22 @@ class Novelty(_Strict):
     def _hhmm(cls, value: str) -> str:
         parse_hhmm(value)
         return value
+
+
+class LiveSection(_Strict):
+    """How the live site (`python -m simulators.live`) renders the profile: a subset and faster periods (optional).
+
+    The offline synthesis ignores this section. Periods default to the profile's own (ot.poll_seconds, ...).
+    """
+
+    max_per_kind: int | None = Field(None, ge=1)  # at most N PLCs, BACnet controllers, cameras, sensors, ...
+    poll_seconds: float | None = Field(None, gt=0.05)
+    bms_poll_seconds: float | None = Field(None, gt=0.05)
+    telemetry_seconds: float | None = Field(None, gt=0.05)
+    write_every: int = Field(0, ge=0)  # an operator write by the HMI and the BMS front end every N cycles (0: none)
+    command_every: int = Field(0, ge=0)  # a VMS camera command every N telemetry cycles (0: none)
+    identify_every: int = Field(0, ge=0)  # the pollers and the front end identify again every N cycles (0: once)
+    restart_seconds: float = Field(25.0, ge=0, le=600)  # how long a BACnet controller is silent after Reinitialize
 
 
 class SiteProfile(_Strict):
@@ -209,6 +225,7 @@ class SiteProfile(_Strict):
     vpn: VpnSection
     schedule: Schedule = Schedule()
     novelty: list[Novelty] = Field(default_factory=list)
+    live: LiveSection = LiveSection()
 
     @model_validator(mode="after")
     def _zones_exist(self) -> SiteProfile:

@@ -12,7 +12,8 @@
 
 Steps are the IT chain's (simulators/itgen/chain_steps.py, unchanged) and the OT steps (simulators/site/attacks.py).
 Each step becomes one ground-truth row: (scenario, step, technique ids, actor, targets, t_start, t_end), t_start and
-t_end being the packet times of the step's first and last frame.
+t_end being the packet times of the step's first and last frame, and for a step built around one write or command,
+t_action, the packet time of that frame.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class TruthRow:
     t_start: float
     t_end: float
     description: str = ""
+    t_action: float | None = None  # the decisive frame (write, command) of a single-action step
 
     def to_dict(self) -> dict[str, object]:
         """The row as a JSON-ready dict."""

@@ -1,9 +1,11 @@
 """Offline synthesis of a site's pattern of life: `simulate(profile, days, seed, out_dir, scenarios)`.
 
 Writes OUT/site.pcap (N days from the profile's start), OUT/truth.json (the site's hosts, maintenance windows,
-benign novelty and scenario steps with their packet-time spans) and OUT/zones.yml (an otwatch config with the
-profile's zones). The output is a pure function of the profile, the scenarios, the days and the seed: one
-`random.Random(seed)` feeds every source, packet time starts at the profile's start, no wall clock.
+benign novelty and scenario steps with their packet-time spans, and the steps' after-effects: a BACnet controller
+silenced by DeviceCommunicationControl or restarting, with the requests it left unanswered) and OUT/zones.yml (an
+otwatch config with the profile's zones). The output is a pure function of the profile, the scenarios, the days
+and the seed: one `random.Random(seed)` feeds every source, packet time starts at the profile's start, no wall
+clock.
 
 The simulation runs an hour at a time: events (novelty, scenario steps and their follow-ups) split the hour into
 segments; each source generates the activities that start in a segment, events run at their time, and the
@@ -24,43 +26,33 @@ from typing import Any
 import yaml
 
 from simulators.site.attacks import StepContext
-from simulators.site.bms import BmsDevice, BmsFrontEnd
+from simulators.site.bms import BmsFrontEnd
 from simulators.site.capture import SiteCapture
 from simulators.site.iot import TOPIC_ROOT, MqttSite
 from simulators.site.it import ItSite
-from simulators.site.layout import Layout
+from simulators.site.models import site_models
 from simulators.site.novelty import NOVELTY, World
-from simulators.site.ot import OtPlant, Plc, ScadaPoller
+from simulators.site.ot import OtPlant, ScadaPoller
 from simulators.site.profile import SiteProfile, parse_hhmm
 from simulators.site.scenario import Scenario, TruthRow, step_fn
 from simulators.site.schedule import DAY, HOUR, Rhythm
 
 __all__ = ["GENERATOR_VERSION", "build_world", "simulate"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: bacpypes3 wire details, DCC and restart after-effects, truth "effects"
 Event = tuple[float, int, Callable[[], None]]
 
 
 def build_world(profile: SiteProfile, rng: Random, cap: SiteCapture) -> World:
     """Lay out the site and make every device model and traffic source."""
     t0 = profile.start_ts()
-    rhythm = Rhythm(profile)
-    layout = Layout(profile, Random(rng.getrandbits(64)))
-    prng = Random(rng.getrandbits(64))
-    plcs = []
-    for i, spec in enumerate(profile.ot.plcs):
-        vendor = spec.vendor if spec.vendor is not None else i
-        plcs.append(Plc(layout.hosts[spec.name], spec.kind, vendor, Random(prng.getrandbits(64))))
+    models = site_models(profile, rng)
+    rhythm, layout, plcs, devices, brng = models.rhythm, models.layout, models.plcs, models.devices, models.brng
     plant = OtPlant(plcs)
     scada = layout.role("scada")
-    pollers = [ScadaPoller(h, plcs, profile.ot.poll_seconds, rhythm, Random(prng.getrandbits(64)), t0)
-               for h in scada[:1]]  # fmt: skip
-    for h in scada[1:]:  # a standby HMI polls the cooling PLCs at a slower rate
-        pollers.append(ScadaPoller(h, plant.cooling(), profile.ot.poll_seconds * 6, rhythm,
-                                   Random(prng.getrandbits(64)), t0))  # fmt: skip
-    brng = Random(rng.getrandbits(64))
-    devices = [BmsDevice(layout.hosts[d.name], d.kind, i, Random(brng.getrandbits(64)))
-               for i, d in enumerate(profile.bms.devices)]  # fmt: skip
+    pollers = [ScadaPoller(h, plcs if i == 0 else plant.cooling(), profile.ot.poll_seconds * (1 if i == 0 else 6),
+                           rhythm, Random(seed), t0)  # a standby HMI polls the cooling PLCs at a slower rate
+               for i, (h, seed) in enumerate(zip(scada, models.poller_seeds, strict=True))]  # fmt: skip
     fe = BmsFrontEnd(layout.hosts[profile.bms.front_end.name], devices, layout.broadcast[profile.bms.zone], rhythm,
                      profile.bms.poll_seconds, profile.bms.operator_writes_per_day, brng, t0)  # fmt: skip
     iot = profile.iot
@@ -127,8 +119,11 @@ class _Runner:
         ctx = self.world.ctx
         fn, techniques = step_fn(spec.step)
         targets = [h for name in spec.targets for h in ctx.layout.resolve(name)]
-        mark = ctx.cap.mark()
+        mark, effects = ctx.cap.mark(), len(ctx.effects)
+        ctx.action = None
         follow = fn(ctx, t, sc.pace, targets)
+        for effect in ctx.effects[effects:]:
+            effect.scenario, effect.step = sc.name, spec.step
         span = ctx.cap.span(mark) or (t, t)
         row = TruthRow(
             sc.name,
@@ -140,6 +135,7 @@ class _Runner:
             span[0],
             span[1],
             " ".join((fn.__doc__ or "").split()),
+            ctx.action,
         )
         self.truth.append(row)
         for when, later in follow:
@@ -241,4 +237,5 @@ def _truth(profile: SiteProfile, world: World, rhythm: Rhythm, days: int, seed: 
         "maintenance_windows": [{"start": a, "end": b} for a, b in windows],
         "shift_changes": [t for d in range(days) for t in rhythm.shifts(d)],
         "steps": [r.to_dict() for r in sorted(rows, key=lambda r: (r.t_start, r.step))],
+        "effects": [e.to_dict() for e in sorted(world.ctx.effects, key=lambda e: e.t_start)],
     }

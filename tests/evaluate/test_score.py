@@ -4,6 +4,7 @@ the pcap cut of the runner."""
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from appliance.capture.pcapfile import PcapReader
 from appliance.evaluate.runner import split_pcap
 from appliance.evaluate.score import DAY, latest_incidents, score_benign, score_steps
+from simulators.site import load_profile, load_scenario, simulate
 
 T = 1_717_372_800.0
 ACTOR = "10.8.0.23"
@@ -78,3 +80,20 @@ def test_split_pcap_cuts_at_a_packet_time(tmp_path: Path) -> None:
     assert (before, after) == (7, 3)
     with PcapReader(tmp_path / "b.pcap") as reader:
         assert [round(ts - T, 2) for _linktype, ts, _frame, _wirelen in reader] == [7.25, 8.25, 9.25]
+
+
+def test_single_action_steps_are_timed_from_their_decisive_frame() -> None:
+    step = {**_step("write", T + 300, T + 303, ("T0836",)), "t_action": T + 301.0}
+    # the actor's earlier pivot alert was suppressed: the first alert in the window is the write's, 1 s into the step
+    scores = score_steps([step], [_alert(T + 301.004, "it_to_ot_write", ("T0836",))], [])
+    assert scores[0].ttd is not None and round(scores[0].ttd, 3) == 1.004
+    assert scores[0].ttd_action is not None and round(scores[0].ttd_action, 3) == 0.004
+
+
+def test_the_simulator_records_the_decisive_frame_of_single_action_steps(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2] / "simulators" / "profiles"
+    scenario = load_scenario(root / "scenarios" / "ot-modbus-setpoint-write.yml", day=0)
+    simulate(load_profile(root / "site-small.yml"), 1, 2, tmp_path, [scenario])
+    row = next(r for r in json.loads((tmp_path / "truth.json").read_text())["steps"] if r["scenario"] != "benign")
+    # read, then the write one second later (pace 1), then a read back
+    assert row["t_start"] < row["t_action"] < row["t_end"] and 0.9 < row["t_action"] - row["t_start"] < 1.1

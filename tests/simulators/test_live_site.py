@@ -1,14 +1,17 @@
-"""The live site (simulators.live) for real on loopback: it comes up and goes down cleanly, its devices count the
-writes they get with the sender's address, and `otwatch run` (capture on `lo` and a broker session) runs against it
-without sending a single write or command: the safety test of issue 6.
+"""The live site (simulators.live) for real on loopback: it comes up and goes down cleanly, its devices (the offline
+models of the small profile) answer with their identities and process values and count the writes they get with
+the sender's address, and `otwatch run` (capture on `lo` and a broker session) runs against it without sending a
+single write or command: the safety test of issue 6.
 
-Only 127/8 is used: PLCs on 127.50.1.x:502, BACnet devices on 127.60.1.x:47808, mosquitto on 127.70.1.10:1883; the
-test's own clients sit on .200 addresses of those zones. Waits poll with deadlines; nothing sleeps a fixed time.
+Only 127/8 is used: PLCs on 127.14.0.x:502, BACnet controllers on 127.15.0.x:47808, mosquitto on 127.16.0.10:1883
+(zones 4-6 of the profile); the test's own clients sit on .200 addresses of those zones. Waits poll with deadlines;
+nothing sleeps a fixed time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import signal
 import socket
@@ -16,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,14 +31,21 @@ from pymodbus.client import ModbusTcpClient
 from simulators.bms_frontend import build_frontend
 from simulators.live import LiveSite, SiteError, Write, small_plan
 from simulators.live.plan import BACNET_PORT, BROADCAST, FRONTEND_PORT, SitePlan
+from simulators.live.plc_model import model_from_spec
 from simulators.live.procs import processes_mentioning, tcp_listening, udp_bound
 from tests.test_run_live import free_port, http_get, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-TESTER_MODBUS = "127.50.1.200"
-TESTER_BACNET = "127.60.1.200"
-TESTER_MQTT = "127.70.1.200"
 SESSION_ID = "otwatch-safety"
+
+
+def zone_address_200(plan: SitePlan, address: str) -> str:
+    """The test's own address in the zone of `address`: .200 of its /16."""
+    return str(ipaddress.ip_network(plan.zone_of(address).cidr).network_address + 200)
+
+
+PLAN = small_plan()
+TESTER_MODBUS, TESTER_BACNET, TESTER_MQTT = (zone_address_200(PLAN, a) for a in (PLAN.hmi, PLAN.frontend, PLAN.broker))
 # MQTT 3.1.1 CONNECT, clean session, keep-alive 60, client id "probe"; a CONNACK accepting it
 CONNECT = bytes([0x10, 17, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 5]) + b"probe"
 CONNACK_OK = bytes([0x20, 2, 0, 0])
@@ -52,17 +62,30 @@ def site() -> Iterator[LiveSite]:
         live.stop()
 
 
+def plausible(kind: str, regs: Sequence[int]) -> bool:
+    """Holding registers 0-9 as the offline process model keeps them (tenths of a degree, of a volt, ...)."""
+    if kind == "cooling":  # supply, return temperature, flow, pump %, setpoint 18.0, fan %, valve %, alarm word
+        return 150 < regs[0] < 230 < regs[1] < 320 and regs[4] == 180 and all(0 < r <= 100 for r in regs[5:7])
+    return all(2250 < v < 2350 for v in regs[0:3]) and 4990 < regs[7] < 5010  # phase voltages, frequency
+
+
 def modbus_read_and_write(plan: SitePlan) -> None:
-    """From the tester's address: every PLC answers a read and its FC43 vendor; one write to the first PLC."""
+    """From the tester's address: every PLC answers with its process values (on its own unit id) and its FC43
+    identity, and refuses another unit id; one write to the first PLC."""
     for plc in plan.plcs:
+        unit = plc.units[0]
+        assert plc.units == model_from_spec(plc.name, plc.kind, plc.vendor_index, plc.seed).units
         client = ModbusTcpClient(plc.address, port=plc.port, source_address=(TESTER_MODBUS, 0), timeout=5)
         assert client.connect(), plc
-        regs = client.read_holding_registers(0, count=10, device_id=1)
-        assert not regs.isError() and all(150 <= r <= 300 for r in regs.registers), regs
-        ident: Any = client.read_device_information(read_code=1, object_id=0, device_id=1)
-        assert ident.information[0] == plc.vendor.encode()
+        regs = client.read_holding_registers(0, count=10, device_id=unit)
+        assert not regs.isError() and plausible(plc.kind, regs.registers), (plc, regs.registers)
+        ident: Any = client.read_device_information(read_code=1, object_id=0, device_id=unit)
+        assert [ident.information[i] for i in range(3)] == [plc.vendor.encode(), plc.product_code.encode(),
+                                                            plc.revision.encode()]  # fmt: skip
+        other: Any = client.read_device_information(read_code=1, object_id=0, device_id=7)
+        assert other.isError() and other.exception_code == 0x0B  # a unit id it does not serve
         if plc is plan.plcs[0]:
-            assert not client.write_register(60, 123, device_id=1).isError()
+            assert not client.write_register(60, 123, device_id=unit).isError()
         client.close()
 
 
@@ -116,12 +139,17 @@ def test_live_site_comes_up_counts_writes_with_their_sender_and_goes_down_cleanl
     try:
         pids = [c.pid for c in site.children]
         workdir = str(site.workdir)
-        assert len(pids) == len(plan.plcs) + len(plan.bms) + 4  # + mosquitto, cameras, HMI, front end
+        assert len(pids) == len(plan.plcs) + len(plan.bms) + 4  # + mosquitto, MQTT clients, poller, front end
+        zones = site.zones_file.read_text()
+        assert "name: ot-control" in zones and "127.14.0.0/16" in zones and "domain: BMS" in zones
         modbus_read_and_write(plan)
         identities = asyncio.run(bacnet_read_and_write(plan))
         assert identities == {d.name: (d.vendor_name, d.model) for d in plan.bms}
         command = b'{"cmd": "reboot"}'
-        assert mqtt_connect_and_command(plan.broker, plan.broker_port, "cams/cam-02/cmd", command) == CONNACK_OK
+        cam = next(c for c in plan.mqtt if c.client_id == "cam-02")
+        topic = f"{cam.base}/cmd"
+        assert topic == "site/dc1/cam/02/cmd"  # the offline site's topics
+        assert mqtt_connect_and_command(plan.broker, plan.broker_port, topic, command) == CONNACK_OK
 
         def tester_writes() -> list[Write]:
             return [w for w in site.writes() if w.sender in (TESTER_MODBUS, TESTER_BACNET, TESTER_MQTT)]
@@ -131,17 +159,17 @@ def test_live_site_comes_up_counts_writes_with_their_sender_and_goes_down_cleanl
             Write(plan.bms[0].name, "bacnet", "write_property", TESTER_BACNET,
                   "objectIdentifier=analog-value,1 propertyIdentifier=present-value priority=10"),
             Write(plan.plcs[0].name, "modbus", "write_single_register", TESTER_MODBUS, "address 60 value/quantity 123"),
-            Write("cams/cam-02/cmd", "mqtt", "publish", TESTER_MQTT, f"from probe ({len(command)} bytes)"),
+            Write(topic, "mqtt", "publish", TESTER_MQTT, f"from probe ({len(command)} bytes)"),
         ]  # fmt: skip
-        # the camera's own subscription saw the command too
-        wait_for(lambda: site.statuses()["mqtt-clients"]["clients"]["cam-02"]["commands"] == {"cams/cam-02/cmd": 1},
+        # the camera's own subscription saw the command too (the VMS commands cam-01 only, every fifth cycle)
+        wait_for(lambda: site.statuses()["mqtt-clients"]["clients"]["cam-02"]["commands"] == {topic: 1},
                  "cam-02 to count the command", 10)  # fmt: skip
 
         def tester_reads(name: str, address: str) -> dict[str, int]:
             return dict(site.statuses()[name]["senders"].get(address, {}))
 
         # reads are counted too (the status files catch up within a second or two)
-        want = {"read_holding_registers": 1, "read_device_identification": 1}
+        want = {"read_holding_registers": 1, "read_device_identification": 2}  # its own unit id and unit 7
         wait_for(lambda: tester_reads(plan.plcs[1].name, TESTER_MODBUS) == want, "the tester's reads counted", 10)
         wait_for(lambda: tester_reads(plan.bms[1].name, TESTER_BACNET) == {"read_property": 2}, "BACnet reads", 10)
     finally:
@@ -160,12 +188,12 @@ def test_live_site_comes_up_counts_writes_with_their_sender_and_goes_down_cleanl
 
 def test_a_device_failing_during_start_stops_everything_already_started() -> None:
     good = small_plan(plcs=2, bms=2, cameras=1, sensors=0)
-    broken = replace(good.bms[1], kind="boiler")  # not a kind simulators.bacnet_device knows: argparse exits 2
+    broken = replace(good.bms[1], kind="boiler")  # not a kind simulators.live.bms_device knows: argparse exits 2
     plan = replace(good, bms=(good.bms[0], broken))
     site = LiveSite(plan)
-    with pytest.raises(SiteError, match=r"chiller-01 \(pid \d+\) exited with 2"):
+    with pytest.raises(SiteError, match=rf"{broken.name} \(pid \d+\) exited with 2"):
         site.start()
-    assert set(site.pids) >= {"mosquitto", "plc-crah-01", "plc-chiller-01", "crah-01", "chiller-01"}
+    assert set(site.pids) >= {"mosquitto", *(p.name for p in plan.plcs), *(d.name for d in plan.bms)}
     assert site.children == [] and site.killed == [] and site.left_behind == []
     assert [pid for pid in site.pids.values() if Path(f"/proc/{pid}").exists()] == []
     assert site_sockets(plan) == []
@@ -173,6 +201,9 @@ def test_a_device_failing_during_start_stops_everything_already_started() -> Non
 
 
 # ---------------------------------------------------------------------------------------------- the safety test
+
+
+HMI, FRONT_END, VMS = PLAN.pollers[0].name, PLAN.frontend_name, next(c.client_id for c in PLAN.mqtt if c.kind == "vms")
 
 
 def metric(text: str, name: str) -> float:
@@ -203,9 +234,9 @@ def test_sensor_in_all_its_modes_sends_no_write_or_command_to_the_live_site(site
         began = time.time()
         # a full round of the site's clients while the sensor listens: FC43 of every PLC, identity of every BACnet
         # device, a setpoint write by the HMI and by the front end, a VMS command to a camera
-        wait_for(lambda: status_after(site, "hmi", "last_identify", began), "the HMI's next identification", 15)
-        wait_for(lambda: status_after(site, "bms-frontend", "last_identify", began), "the front end's identify", 15)
-        wait_for(lambda: {"hmi", "bms-frontend", "vms-01"} <= {plan.clients[w.sender] for w in site.writes()},
+        wait_for(lambda: status_after(site, HMI, "last_identify", began), "the HMI's next identification", 15)
+        wait_for(lambda: status_after(site, FRONT_END, "last_identify", began), "the front end's identify", 15)
+        wait_for(lambda: {HMI, FRONT_END, VMS} <= {plan.clients[w.sender] for w in site.writes()},
                  "a write by the HMI and the front end and a VMS command", 15)  # fmt: skip
         moment = time.time()
         wait_for(lambda: metric(http_get(url) or "", "otwatch_last_packet_timestamp_seconds") >= moment,
@@ -231,7 +262,7 @@ def test_sensor_in_all_its_modes_sends_no_write_or_command_to_the_live_site(site
         f"writes and commands received by sender: {dict(by_sender)}; the broker saw {site.mqtt_clients()}"
     )
     assert [w for w in writes if w.sender not in clients] == []
-    assert {"hmi", "bms-frontend", "vms-01"} <= {name for _proto, name in by_sender}  # the counters were alive
+    assert {HMI, FRONT_END, VMS} <= {name for _proto, name in by_sender}  # the counters were alive
     # stronger: no device got any request at all (read or write) from anyone but the site's clients
     assert {name: set(senders) - set(clients) for name, senders in requests.items()} == {n: set() for n in requests}
     # the broker session was there (from 127.0.0.1) and published nothing; nobody but the site's clients published
@@ -251,18 +282,22 @@ def test_sensor_in_all_its_modes_sends_no_write_or_command_to_the_live_site(site
         assert [asset[k]["value"] for k in ("vendor", "model", "firmware")] == [d.vendor_name, d.model, d.firmware]
 
 
-def test_cli_runs_the_site_for_a_given_time_and_says_what_runs_where() -> None:
+def test_cli_runs_the_site_for_a_given_time_and_says_what_runs_where(tmp_path: Path) -> None:
+    zones = tmp_path / "zones.yml"
     done = subprocess.run(
         [sys.executable, "-m", "simulators.live", "--seconds", "1", "--plcs", "1", "--bms", "1", "--cameras", "1",
-         "--sensors", "0"],
+         "--sensors", "0", "--gateways", "0", "--pollers", "1", "--zones", str(zones)],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = done.stdout
+    crah = PLAN.bms[0]
     assert "live site up in" in out and "live site down in" in out
-    assert "PLC    plc-crah-01     127.50.1.11:502" in out and "FC43: Schneider Electric / BMX P34 2020" in out
-    assert "BACnet crah-01         127.60.1.11:47808" in out and "device,1001: Johnson Controls Inc" in out
-    assert "MQTT   mosquitto       127.70.1.10:1883" in out and "cam-01@127.70.1.21 (camera)" in out
+    assert "PLC    plc-crah-01     127.14.0.10:502" in out and "FC43: Schneider Electric / BMX P34 2020" in out
+    assert "BACnet crah-01         127.15.0.10:47808" in out and f"device,{crah.instance}: Johnson Controls" in out
+    assert "MQTT   mosquitto       127.16.0.10:1883" in out and "cam-01@127.16.0.11 (camera, site/dc1/cam/01)" in out
+    assert "left out: PLCs: 1 of 4" in out
     assert "NOT A SITE CLIENT" not in out
+    assert "127.14.0.0/16" in zones.read_text()
     workdir = out.split("(work folder ", 1)[1].split(")", 1)[0]
     assert workdir.startswith("/") and processes_mentioning(workdir) == [] and not Path(workdir).exists()

@@ -103,6 +103,40 @@ def test_each_step_packets_lie_in_its_window(attacked: tuple[Path, dict[str, Any
     assert all(hits), [r["step"] for r, n in zip(rows, hits, strict=True) if not n]
 
 
+def test_dcc_and_reinitialize_silence_a_controller_for_a_while_then_it_resumes(
+    attacked: tuple[Path, dict[str, Any]],
+) -> None:
+    out, truth = attacked
+    effects = {e["effect"]: e for e in truth["effects"]}
+    assert set(effects) == {"dcc-disable", "restart"}
+    dcc, restart = effects["dcc-disable"], effects["restart"]
+    assert (dcc["device"], dcc["step"], dcc["t_end"] - dcc["t_start"]) == ("crah-02", "bacnet_dcc", 3600.0)
+    assert (restart["device"], restart["step"], restart["t_end"] - restart["t_start"]) == (
+        "crah-01", "bacnet_reinitialize", 25.0)  # fmt: skip
+    ips = {e["ip"]: e for e in (dcc, restart)}
+    sent: dict[str, list[float]] = {ip: [] for ip in ips}  # BACnet datagrams from the controller
+    asked: dict[str, list[float]] = {ip: [] for ip in ips}  # ... and to it
+    first_after: dict[str, bytes] = {}
+    for t, f in frames(out / "site.pcap"):
+        if f[12:14] != b"\x08\x00" or f[23] != 17 or f[36:38] != b"\xba\xc0":
+            continue
+        src, dst = ".".join(map(str, f[26:30])), ".".join(map(str, f[30:34]))
+        if src in ips:
+            sent[src].append(t)
+            if src not in first_after and t > ips[src]["t_start"]:
+                first_after[src] = f[42:]
+        if dst in ips:
+            asked[dst].append(t)
+    for ip, e in ips.items():
+        silent = [t for t in sent[ip] if e["t_start"] < t < e["t_end"]]
+        unanswered = [t for t in asked[ip] if e["t_start"] < t < e["t_end"]]
+        resumed = [t for t in sent[ip] if e["t_end"] <= t < e["t_end"] + 120]
+        assert silent == [] and resumed, (e, len(silent), len(resumed))
+        assert len(unanswered) >= e["unanswered_requests"] > 0  # polls (each sent four times) and renewals
+    assert first_after[restart["ip"]][:2] == b"\x81\x0b" and first_after[restart["ip"]][6:8] == b"\x10\x00"
+    assert dcc["unanswered_requests"] >= 3600 / 30 - 2  # every poll of the hour went unanswered
+
+
 def test_our_decoders_read_a_simulated_day_without_weird_records(
     benign: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -122,6 +156,10 @@ def test_a_day_with_the_intrusion_also_decodes_cleanly(attacked: tuple[Path, dic
     assert summary["weird"] == 0
     notes = {json.loads(line)["note"] for line in (logs / "alerts.jsonl").read_text().splitlines()}
     assert {"ad_enumeration", "rdp_scan", "bruteforce"} <= notes
+    control = [json.loads(line) for line in (logs / "bacnet_device_control.jsonl").read_text().splitlines()]
+    assert {(r["pdu_service"], r.get("device_state", r.get("result"))) for r in control} == {
+        ("device_communication_control", "disable"), ("reinitialize_device", "warmstart"),
+        ("device_communication_control", "SUCCESS"), ("reinitialize_device", "SUCCESS")}  # fmt: skip
 
 
 @pytest.mark.parametrize("which", ["benign", "attacked"])
