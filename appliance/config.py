@@ -67,6 +67,21 @@ class ZoneConfig(_Strict):
         return value
 
 
+class ZonePolicyRule(_Strict):
+    """Traffic allowed between two zones: `from` and `to` are zone names or "*", `protocols` names ("*": any)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_zone: str = Field(alias="from", min_length=1)
+    to_zone: str = Field(alias="to", min_length=1)
+    protocols: list[str] = Field(min_length=1)
+
+    @field_validator("protocols")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [p.strip().lower() for p in value]
+
+
 class WebConfig(_Strict):
     """The HTTP endpoint serving /metrics."""
 
@@ -188,6 +203,8 @@ class Config(_Strict):
     capture: CaptureConfig = CaptureConfig()
     flows: FlowConfig = FlowConfig()
     zones: list[ZoneConfig] = []
+    # which zone pairs may speak which protocols; when set, traffic between two zones that no rule allows is alerted
+    zone_policy: list[ZonePolicyRule] = []
     web: WebConfig = WebConfig()
     inventory: InventoryConfig = InventoryConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -196,6 +213,17 @@ class Config(_Strict):
     baseline: BaselineSettings = BaselineSettings()
     sinks: SinkList = []  # alert forwarding (docs/sinks.md)
     incidents: IncidentSettings = IncidentSettings()
+
+    @field_validator("zone_policy")
+    @classmethod
+    def _policy_names_zones(cls, value: list[ZonePolicyRule], info: ValidationInfo) -> list[ZonePolicyRule]:
+        names = {z.name for z in info.data.get("zones", [])}
+        for i, rule in enumerate(value):
+            for key, name in (("from", rule.from_zone), ("to", rule.to_zone)):
+                if name != "*" and name not in names:
+                    known = ", ".join(sorted(names)) or "none configured"
+                    raise ValueError(f"rule {i}: {key}: {name!r} is not a zone name (zones: {known}; or \"*\")")
+        return value
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:

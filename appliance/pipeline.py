@@ -103,7 +103,7 @@ class Pipeline:
             unicast=self.inventory.could_be_asset,
         )  # fmt: skip
         self.detectors = DetectorEngine(
-            build_detectors(settings, self.baseline), self._on_alert, suppress=settings.suppress,
+            build_detectors(settings, self.baseline, config.zone_policy), self._on_alert, suppress=settings.suppress,
             inventory=self.inventory,
         )  # fmt: skip
         # incidents: the alerts correlated per actor (owned here; other threads read incidents.snapshot())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from appliance.detectors.alert_burst import AlertBurstDetector
@@ -20,9 +21,11 @@ from appliance.detectors.ot_timing import OtTimingDetector
 from appliance.detectors.recon_tools import ReconToolDetector
 from appliance.detectors.scan import ScanDetector
 from appliance.detectors.settings import DetectorSettings
+from appliance.detectors.zone_policy import ZonePolicyDetector
 
 if TYPE_CHECKING:
     from appliance.baseline import Baseline
+    from appliance.config import ZonePolicyRule
 
 DETECTORS = (
     ScanDetector,
@@ -32,6 +35,7 @@ DETECTORS = (
     AuthBruteforceDetector,
     LdapReconDetector,
     OtPivotDetector,
+    ZonePolicyDetector,
     OtBaselineDetector,
     OtDiscoveryDetector,
     OtInternetDetector,
@@ -42,10 +46,12 @@ DETECTORS = (
 )
 
 
-def build_detectors(settings: DetectorSettings, baseline: Baseline | None = None) -> list[Detector]:
+def build_detectors(
+    settings: DetectorSettings, baseline: Baseline | None = None, policy: Sequence[ZonePolicyRule] = ()
+) -> list[Detector]:
     """One instance of every registered detector, each with its section of the settings; the detectors of learned
     behaviour read `baseline` (the pipeline's; without one, a baseline of their own that learns from nothing but
-    what they are asked about, and so judges nothing)."""
+    what they are asked about, and so judges nothing); the zone-policy detector only when the config has a policy."""
     if not settings.enabled:
         return []
     if baseline is None:
@@ -70,6 +76,7 @@ def build_detectors(settings: DetectorSettings, baseline: Baseline | None = None
         AuthBruteforceDetector(settings.auth_bruteforce),
         LdapReconDetector(settings.ldap_recon),
         OtPivotDetector(),
+        *([ZonePolicyDetector(policy)] if policy else []),
         *learned,
         AlertBurstDetector(settings.alert_burst),
     ]

@@ -6,9 +6,10 @@ stays quiet. The Purdue rule it applies: IT, VPN and DMZ hosts do not talk Modbu
 directly; an HMI or a jump host in the OT zone does. A write or command from such a host is the incident this
 product exists for (a VPN user's machine writing to a cooling-plant controller). Device control: BACnet
 ReinitializeDevice and DeviceCommunicationControl, Modbus FC8 restart-communications and force-listen-only, Modbus
-program/firmware functions. (The learned allow-lists of the behaviour issue refine "first time" and "who usually
-writes"; this is the policy part.) One alert per source, destination zone, protocol and note in the suppression
-interval: a Who-Is sweep of a BMS network is one alert, its repeats are counted.
+program/firmware functions. Program transfers: BACnet AtomicWriteFile (a download into the controller) and
+AtomicReadFile (an upload of its files), from anyone. (The learned allow-lists of the behaviour issue refine "first
+time" and "who usually writes"; this is the policy part.) One alert per source, destination zone, protocol and note in
+the suppression interval: a Who-Is sweep of a BMS network is one alert, its repeats are counted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ INDUSTRIAL = frozenset({"modbus", "bacnet", "dnp3", "s7comm", "enip", "cip", "ie
 WRITES = frozenset({"write", "command"})
 BACNET_CONTROL = {"reinitialize_device": "T0816", "device_communication_control": "T0814"}
 MODBUS_CONTROL = frozenset({"RESTART_COMMUNICATIONS_OPTION", "FORCE_LISTEN_ONLY_MODE"})
+BACNET_FILES = {"atomic_write_file": ("program_download", "into"), "atomic_read_file": ("program_upload", "from")}
 
 
 def _where(zone: object) -> str:
@@ -48,6 +50,10 @@ class OtPivotDetector:
             "device_control", "high", 80, ("T0816", "T0814", "T0858"),
             "a command that restarts a device, stops its communication or changes its mode",
         ),
+        Note("program_download", "high", 80, ("T0843",),
+             "a file written into a controller (BACnet AtomicWriteFile): a program or configuration download"),
+        Note("program_upload", "medium", 55, ("T0845",),
+             "a file read from a controller (BACnet AtomicReadFile): its program or configuration uploaded"),
     )  # fmt: skip
     event_protocols: ClassVar[frozenset[str]] = INDUSTRIAL
     wants_flows: ClassVar[bool] = False
@@ -98,6 +104,9 @@ class OtPivotDetector:
     def _control(self, ev: ProtocolEvent, ctx: AlertContext) -> None:
         """Device-control commands, whoever sends them."""
         f = ev.fields
+        if ev.protocol == "bacnet" and ev.op in BACNET_FILES:
+            self._file(ev, ctx)
+            return
         if ev.protocol == "bacnet" and ev.op in BACNET_CONTROL:
             detail = f.get("device_state") or f.get("enable_disable") or ""
         elif ev.protocol == "modbus" and (f.get("request_subfunction_code") in MODBUS_CONTROL
@@ -113,6 +122,22 @@ class OtPivotDetector:
             key=key,
             explanation=f"{ev.src} sent {ev.protocol} {ev.op} ({detail or 'no detail'}) to {ev.dst}",
             details={"protocol": ev.protocol, "op": ev.op, "detail": detail},
+        )  # fmt: skip
+
+    def _file(self, ev: ProtocolEvent, ctx: AlertContext) -> None:
+        """A BACnet file transfer into or out of a device."""
+        note, way = BACNET_FILES[ev.op]
+        key = f"{ev.src}/{ev.dst}/{ev.op}"
+        if not ctx.fresh(self, note, key, ev.ts):
+            return
+        f = ev.fields
+        obj = f.get("file_object") or "a file object"
+        ctx.alert(
+            self, note, ev.ts, ev.src, assets=(ev.src, ev.dst), uids=(ev.uid,) if ev.uid else (), key=key,
+            explanation=(f"{ev.src} sent bacnet {ev.op} {way} {ev.dst} ({obj}, from position "
+                         f"{f.get('file_start_position', '?')})"),
+            details={"protocol": ev.protocol, "op": ev.op, "file_object": f.get("file_object"),
+                     "file_start_position": f.get("file_start_position")},
         )  # fmt: skip
 
     def on_flow(self, flow: Flow, ctx: AlertContext) -> None:

@@ -131,6 +131,11 @@ def phrase(e: Entry, assets: Mapping[str, AssetFacts]) -> str:
         "it_to_ot": f"reached {dst} with {proto} {op}".rstrip(),
         "it_to_ot_write": f"wrote to {dst} with {proto} {op}".rstrip(),
         "device_control": f"sent {proto} {op} to {dst}".rstrip(),
+        "program_download": f"wrote a file into {dst} (bacnet atomic_write_file)",
+        "program_upload": f"read a file from {dst} (bacnet atomic_read_file)",
+        "modbus_register_scan": f"read {_d(e, 'count') or 'many'} register blocks of {dst}",
+        "policy_violation_into_ot": f"reached {dst} with {_d(e, 'protocol')}, against the zone policy",
+        "policy_violation": f"reached {dst} with {_d(e, 'protocol')}, against the zone policy",
     }
     return phrases.get(n, f"raised {e.detector}/{n} on {dst}")
 

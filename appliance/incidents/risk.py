@@ -30,7 +30,7 @@ OPERATION_POINTS = {"command": 20, "write": 15}
 NOVELTY_POINTS = 10
 ANOMALY_POINTS = 15
 MAX_SCORE = 100
-COMMAND_NOTES = frozenset({("ot_pivot", "device_control")})
+COMMAND_NOTES = frozenset({("ot_pivot", "device_control"), ("ot_pivot", "program_download")})
 
 
 @dataclass(frozen=True, slots=True)

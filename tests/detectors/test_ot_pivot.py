@@ -77,3 +77,16 @@ def test_a_sweep_of_a_zone_is_one_alert() -> None:
                            "request", True, VPN, f"10.60.1.{i}", {}) for i in range(1, 60)]  # fmt: skip
     alerts = run(sweep)
     assert [(a.note, a.details["dst_zone"]) for a in alerts] == [("it_to_ot", "bms")]
+
+
+def test_bacnet_file_transfers_are_program_download_and_upload() -> None:
+    alerts = run([
+        bacnet(HMI, "atomic_write_file", file_object="file:1", file_start_position=0),
+        bacnet(HMI, "atomic_write_file", T0 + 1, file_object="file:1", file_start_position=480),  # counted
+        bacnet(VPN, "atomic_read_file", T0 + 2, file_object="file:2", file_start_position=0),
+    ])  # fmt: skip
+    assert [(a.note, a.src, a.techniques) for a in alerts if a.note.startswith("program")] == [
+        ("program_download", HMI, ("T0843",)), ("program_upload", VPN, ("T0845",)),
+    ]  # fmt: skip
+    assert alerts[0].explanation == ("10.50.1.100 sent bacnet atomic_write_file into 10.60.1.11 (file:1, from "
+                                     "position 0)")
