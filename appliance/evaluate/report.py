@@ -19,6 +19,7 @@ CHAIN_SCENARIO_PREFIX = "vpn-intrusion"
 CHAIN_MIN_PHASES = 4
 QUIET_MAX = 0.05
 NOVELTY_MAX = 0.2
+INCIDENTS_MAX = 1.0  # ours, not the issue's: at most one incident a day from benign change (an engineer's session)
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,17 @@ def checks(result: EvalResult) -> list[Check]:
                          f"{len(chain_ids - {''})} incident(s) for its detected steps, {best} phases",
                          one and best >= CHAIN_MIN_PHASES))  # fmt: skip
     b = result.benign
-    if b is not None:
-        out.append(Check("false alerts per device-day, quiet days",
-                         f"{b.quiet_rate:.3f} ({b.quiet_alerts} alerts, {b.devices} devices x {b.quiet_days} days)",
-                         b.quiet_rate <= QUIET_MAX))  # fmt: skip
-        if b.novelty_days:
-            out.append(Check("false alerts per device-day, novelty days",
-                             f"{b.novelty_rate:.3f} ({b.novelty_alerts} alerts, {b.devices} devices x "
-                             f"{b.novelty_days} days)", b.novelty_rate <= NOVELTY_MAX))  # fmt: skip
-        out.append(Check("false incidents per site-day", f"{b.incidents_per_site_day:.2f}", True))
+    if b is not None:  # a kind of day that was not measured fails its target: it was not shown to hold
+        out.append(Check(f"false alerts per device-day, quiet days (<= {QUIET_MAX:g})",
+                         f"{b.quiet_rate:.3f} ({b.quiet_alerts} alerts, {b.devices} devices x {b.quiet_days} days)"
+                         if b.quiet_days else "not measured: no quiet test day (--benign-days 2 or more)",
+                         b.quiet_days > 0 and b.quiet_rate <= QUIET_MAX))  # fmt: skip
+        out.append(Check(f"false alerts per device-day, novelty days (<= {NOVELTY_MAX:g})",
+                         f"{b.novelty_rate:.3f} ({b.novelty_alerts} alerts, {b.devices} devices x "
+                         f"{b.novelty_days} days)" if b.novelty_days else "not measured: no day with benign novelty",
+                         b.novelty_days > 0 and b.novelty_rate <= NOVELTY_MAX))  # fmt: skip
+        out.append(Check(f"false incidents per site-day (<= {INCIDENTS_MAX:g})", f"{b.incidents_per_site_day:.2f}",
+                         b.incidents_per_site_day <= INCIDENTS_MAX))  # fmt: skip
     return out
 
 

@@ -1,22 +1,26 @@
 """`otwatch evaluate`: the simulator's scenarios against the sensor, offline, learning days then test days.
 
-One benign simulation of LEARN + BENIGN days is cut at the end of the learning days (the profile's benign novelty is
-moved onto the test days): the sensor replays the learning
+One benign simulation of LEARN + BENIGN days is cut at the end of the learning days: the sensor replays the learning
 part into a state directory (inventory, baselines), and a copy of that state replays the benign test days (false
-alerts). Each scenario is simulated over LEARN + 1 days with its steps on the last day; the last day alone is replayed
-into another copy of the learned state and scored against the ground truth. Replays go through the real
-`otwatch replay` in a subprocess, so what is measured is what a user runs.
+alerts). The profile's benign novelty is moved onto the first test day (every test day after it stays quiet), so a
+run with two or more benign days measures both kinds of day. Each scenario is simulated without novelty up to its
+test day, the first after learning, or for a scenario set inside a maintenance window, the first test day with that
+window (its file's weekday); that day alone is replayed into another copy of the learned state and scored against
+the ground truth. Scenarios run in parallel worker processes; replays go through the real `otwatch replay` in a
+subprocess, so what is measured is what a user runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,7 @@ class EvalPlan:
     benign_days: int = 2
     seed: int = 1
     work: Path = Path("out/eval")
+    jobs: int = 0  # worker processes for the scenarios (0: one per CPU)
 
 
 @dataclass
@@ -104,18 +109,58 @@ def replay(pcap: Path, config: Path, state: Path, logs: Path) -> dict[str, Any]:
     return summary
 
 
-def _simulate(plan: EvalPlan, out: Path, days: int, scenario: Path | None) -> dict[str, Any]:
-    from simulators.site import load_profile, load_scenario, simulate
+def _simulate(plan: EvalPlan, out: Path, days: int, scenario: Any = None) -> dict[str, Any]:
+    """Simulate `days` days of the profile: benign (novelty on the first test day) or with one scenario (no
+    novelty: its test day is the site's routine and the attack)."""
+    from simulators.site import load_profile, simulate
 
-    scenarios = [load_scenario(scenario, day=plan.learn_days)] if scenario is not None else []
     profile = load_profile(plan.profile)
-    test_days = max(1, days - plan.learn_days)
-    # the profile's benign novelty goes onto the test days (its day modulo their number): what is learned is the
-    # site's routine; a camera onboarded or an engineer's session after learning is what must not cry wolf
-    novelty = [n.model_copy(update={"day": plan.learn_days + n.day % test_days}) for n in profile.novelty]
+    if scenario is None:
+        novelty = [n.model_copy(update={"day": plan.learn_days}) for n in profile.novelty]
+        scenarios = []
+    else:
+        novelty, scenarios = [], [scenario]
     simulate(profile.model_copy(update={"novelty": novelty}), days, plan.seed, out, scenarios)
     truth: dict[str, Any] = json.loads((out / "truth.json").read_text())
     return truth
+
+
+def scenario_day(plan: EvalPlan, path: Path) -> int:
+    """The simulated day a scenario is played on: the first test day, or for one whose file sets it inside a
+    maintenance window of the profile, the first test day on the same weekday (so the window is there)."""
+    from simulators.site import load_profile, load_scenario
+    from simulators.site.profile import parse_hhmm
+
+    profile = load_profile(plan.profile)
+    sc = load_scenario(path)
+    start = profile.start_ts()
+    weekday = time.gmtime(start + sc.day * DAY).tm_wday
+    at = parse_hhmm(sc.time) / 3600.0
+    windows = [m for m in profile.schedule.maintenance
+               if m.weekday == weekday and 0 <= at - parse_hhmm(m.start) / 3600.0 < m.hours]  # fmt: skip
+    if not windows:
+        return plan.learn_days
+    first_weekday = time.gmtime(start + plan.learn_days * DAY).tm_wday
+    return plan.learn_days + (weekday - first_weekday) % 7
+
+
+def run_scenario(plan: EvalPlan, path: Path, learned: Path, config: Path) -> tuple[list[StepScore], list[Any], float]:
+    """Simulate, cut, replay and score one scenario (in a worker process): its steps, incidents and seconds."""
+    from simulators.site import load_scenario
+
+    t0 = time.perf_counter()
+    out = plan.work / "scenarios" / path.stem
+    day = scenario_day(plan, path)
+    truth = _simulate(plan, out, day + 1, load_scenario(path, day=day))
+    cut = float(truth["first_ts"]) + day * DAY
+    split_pcap(out / "site.pcap", cut, out / "learn.pcap", out / "test.pcap")
+    (out / "learn.pcap").unlink()
+    shutil.copytree(learned, out / "state")
+    replay(out / "test.pcap", config, out / "state", out / "logs")
+    incidents = latest_incidents(read_jsonl(out / "logs" / "incidents.jsonl"))
+    steps = [s for s in truth["steps"] if s.get("scenario") != "benign"]
+    scores = score_steps(steps, read_jsonl(out / "logs" / "alerts.jsonl"), incidents)
+    return scores, incidents, time.perf_counter() - t0
 
 
 def run_evaluation(plan: EvalPlan, say: Callable[[str], None] = print) -> EvalResult:
@@ -138,27 +183,20 @@ def run_evaluation(plan: EvalPlan, say: Callable[[str], None] = print) -> EvalRe
     say("replaying the learning days")
     replay(benign / "learn.pcap", config, learned, benign / "learn-logs")
     result.seconds["learn"] = time.perf_counter() - began
-    shutil.copytree(learned, benign / "state")
-    say("replaying the benign test days")
-    replay(benign / "test.pcap", config, benign / "state", benign / "logs")
-    incidents = latest_incidents(read_jsonl(benign / "logs" / "incidents.jsonl"))
-    result.benign = score_benign(truth, read_jsonl(benign / "logs" / "alerts.jsonl"), incidents, plan.learn_days)
-    result.incidents["benign"] = incidents
-    for path in plan.scenarios:
-        t0 = time.perf_counter()
-        name = path.stem
-        say(f"scenario {name}")
-        out = work / "scenarios" / name
-        truth = _simulate(plan, out, plan.learn_days + 1, path)
-        cut = float(truth["first_ts"]) + plan.learn_days * DAY
-        split_pcap(out / "site.pcap", cut, out / "learn.pcap", out / "test.pcap")
-        (out / "learn.pcap").unlink()
-        shutil.copytree(learned, out / "state")
-        replay(out / "test.pcap", config, out / "state", out / "logs")
-        incidents = latest_incidents(read_jsonl(out / "logs" / "incidents.jsonl"))
-        steps = [s for s in truth["steps"] if s.get("scenario") != "benign"]
-        result.steps.extend(score_steps(steps, read_jsonl(out / "logs" / "alerts.jsonl"), incidents))
-        result.incidents[name] = incidents
-        result.seconds[name] = time.perf_counter() - t0
+    jobs = max(1, min(plan.jobs or os.cpu_count() or 1, len(plan.scenarios) or 1))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [(path, pool.submit(run_scenario, plan, path, learned, config)) for path in plan.scenarios]
+        shutil.copytree(learned, benign / "state")
+        say("replaying the benign test days")
+        replay(benign / "test.pcap", config, benign / "state", benign / "logs")
+        incidents = latest_incidents(read_jsonl(benign / "logs" / "incidents.jsonl"))
+        result.benign = score_benign(truth, read_jsonl(benign / "logs" / "alerts.jsonl"), incidents, plan.learn_days)
+        result.incidents["benign"] = incidents
+        for path, future in futures:  # in the order given, whatever order they finish in
+            scores, incidents, seconds = future.result()
+            say(f"scenario {path.stem} ({seconds:.0f} s)")
+            result.steps.extend(scores)
+            result.incidents[path.stem] = incidents
+            result.seconds[path.stem] = seconds
     result.seconds["total"] = time.perf_counter() - began
     return result

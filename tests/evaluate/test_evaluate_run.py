@@ -1,8 +1,8 @@
 """`otwatch evaluate` on a small fixed set, through the CLI: two learning days (the site's weekly maintenance window
-falls on the second), one benign test day carrying the profile's benign novelty, the VPN intrusion
-continued into OT and three single steps (one of them slow). Asserts the issue's targets on these: every step
-detected, single-action steps within 1 s of packet time, the chain as one incident with at least four phases,
-false alerts per device-day within the bounds. The full run is `make eval`."""
+falls on the second), two benign test days (the first carries the profile's benign novelty, the second is quiet), the
+VPN intrusion continued into OT and three single steps (one of them slow). Asserts the issue's targets on these:
+every step detected, single-action steps within 1 s of packet time, the chain as one incident with at least four
+phases, false alerts per device-day within the bounds on both kinds of day. The full run is `make eval`."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ SET = ("vpn-intrusion-ot", "ot-modbus-setpoint-write", "ot-bacnet-dcc-slow", "ot
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("eval")
     scenario_args = [arg for name in SET for arg in ("--scenario", str(SCENARIOS / f"{name}.yml"))]
-    cmd = [sys.executable, "-m", "appliance", "evaluate", "--learn-days", "2", "--benign-days", "1", "--seed", "1",
+    cmd = [sys.executable, "-m", "appliance", "evaluate", "--learn-days", "2", "--benign-days", "2", "--seed", "1",
            "--work", str(work / "run"), "--json", *scenario_args]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False, timeout=900)
     assert done.returncode in (0, 1), done.stderr
@@ -52,5 +52,5 @@ def test_the_chain_is_one_incident_with_four_phases_or_more(result: dict[str, An
 
 def test_benign_day_is_quiet(result: dict[str, Any]) -> None:
     benign = result["benign"]
-    assert benign["devices"] >= 40 and benign["quiet_days"] + benign["novelty_days"] == 1
+    assert benign["devices"] >= 40 and benign["quiet_days"] == 1 and benign["novelty_days"] == 1
     assert benign["quiet_rate"] <= 0.05 and benign["novelty_rate"] <= 0.2

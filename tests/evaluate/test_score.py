@@ -97,3 +97,33 @@ def test_the_simulator_records_the_decisive_frame_of_single_action_steps(tmp_pat
     row = next(r for r in json.loads((tmp_path / "truth.json").read_text())["steps"] if r["scenario"] != "benign")
     # read, then the write one second later (pace 1), then a read back
     assert row["t_start"] < row["t_action"] < row["t_end"] and 0.9 < row["t_action"] - row["t_start"] < 1.1
+
+
+def test_a_kind_of_benign_day_not_measured_fails_its_target() -> None:
+    from appliance.evaluate.report import checks
+    from appliance.evaluate.runner import EvalResult
+    from appliance.evaluate.score import BenignScore
+
+    def benign(quiet: int, novelty: int, incidents: int = 0) -> dict[str, tuple[bool, str]]:
+        result = EvalResult(benign=BenignScore(50, quiet, novelty, 0, 3 * novelty, incidents))
+        return {c.name.split(" (")[0]: (c.ok, c.figure) for c in checks(result)}
+
+    both = benign(1, 1)
+    assert both["false alerts per device-day, quiet days"] == (True, "0.000 (0 alerts, 50 devices x 1 days)")
+    assert both["false alerts per device-day, novelty days"] == (True, "0.060 (3 alerts, 50 devices x 1 days)")
+    only_novelty = benign(0, 1)
+    assert only_novelty["false alerts per device-day, quiet days"][0] is False
+    assert "not measured" in only_novelty["false alerts per device-day, quiet days"][1]
+    assert benign(1, 0)["false alerts per device-day, novelty days"][0] is False
+    assert benign(1, 1, incidents=3)["false incidents per site-day"] == (False, "1.50")
+
+
+def test_a_scenario_set_in_a_maintenance_window_keeps_its_weekday() -> None:
+    from appliance.evaluate import PROFILE, SCENARIO_DIR
+    from appliance.evaluate.runner import EvalPlan, scenario_day
+
+    # site-small starts on a Monday; its window is Tuesday 02:00-05:00; the -maint files are set on day 1 at 02:40
+    for learn in (1, 2, 8):
+        plan = EvalPlan(PROFILE, (), learn_days=learn)
+        assert scenario_day(plan, SCENARIO_DIR / "ot-bacnet-dcc.yml") == learn
+        assert scenario_day(plan, SCENARIO_DIR / "ot-bacnet-dcc-maint.yml") == {1: 1, 2: 8, 8: 8}[learn]
