@@ -15,6 +15,7 @@ from appliance.baseline.settings import BaselineSettings
 from appliance.detectors.settings import DetectorSettings
 from appliance.export.sinks.settings import SinkList
 from appliance.incidents.settings import IncidentSettings
+from appliance.mqtt_options import password_needs_user, protocol_text, tls_default_port
 
 DEFAULT_STATE_DIR = Path("/var/lib/otwatch")
 DEFAULT_LISTEN = ":9847"
@@ -160,22 +161,17 @@ class BrokerConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _tls_port(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "port" not in data and data.get("tls") is not None:
-            return {**data, "port": 8883}
-        return data
+        return tls_default_port(data)
 
     @field_validator("protocol", mode="before")
     @classmethod
     def _protocol_text(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads `protocol: 5` as a number
-            return "5" if value == 5 else str(value)
-        return value
+        return protocol_text(value)
 
     @field_validator("password_file")
     @classmethod
     def _password_needs_user(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is not None and not info.data.get("username"):
-            raise ValueError("a password needs broker.username too (MQTT sends a password only with a user name)")
+        password_needs_user(value, info.data.get("username"), "broker.username")
         return value
 
     @field_validator("reconnect_max_seconds")
@@ -236,13 +232,16 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _describe(err: Mapping[str, Any]) -> str:
+def describe_error(err: Mapping[str, Any], secret: tuple[str, ...] = ()) -> str:
+    """One pydantic error as `dotted.key: what is wrong (got value)`; the value is left out under `secret` keys."""
     path = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
     if err.get("type") == "extra_forbidden":
         return f"{path}: unknown key"
     msg = str(err.get("msg", "invalid"))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    if secret and path.startswith(secret):
+        return f"{path}: {msg}"
     return f"{path}: {msg} (got {err.get('input')!r})"
 
 
@@ -265,5 +264,5 @@ def load_config(path: Path | None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  ".join(_describe(e) for e in exc.errors())
+        problems = "\n  ".join(describe_error(e) for e in exc.errors())
         raise ConfigError(f"config {path}: {len(exc.errors())} problem(s):\n  {problems}") from None

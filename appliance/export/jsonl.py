@@ -33,7 +33,7 @@ _ODD = frozenset({type(None), dict})  # field value types a row cannot take as t
 _WEIRD_BASE = _BASE | {"name", "addl", "notice", "source"}
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """JSON rendering of the non-JSON types fields may hold."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
@@ -59,13 +59,13 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 def _dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON of `obj` (bytes as hex, sets as sorted lists, other odd types as text)."""
     try:  # str keys only: the same bytes as with OPT_NON_STR_KEYS, which costs about twice as much
-        return orjson.dumps(obj, default=_default)
+        return orjson.dumps(obj, default=json_default)
     except orjson.JSONEncodeError:
         pass
     try:
-        return orjson.dumps(obj, default=_default, option=_OPTIONS)
+        return orjson.dumps(obj, default=json_default, option=_OPTIONS)
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the stdlib encoder takes anything
-        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=_default)
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=json_default)
         return text.encode("utf-8", "surrogatepass")
 
 
@@ -182,7 +182,7 @@ class JsonlLogs:
             "id.resp_p": flow.resp_p, "src": ev.src, "dst": ev.dst, "is_orig": ev.is_orig, "proto": flow.proto,
             "op": ev.op, "kind": ev.kind,
         }  # fmt: skip
-        head = b"," + orjson.dumps(base, default=_default)[1:-1]
+        head = b"," + orjson.dumps(base, default=json_default)[1:-1]
         heads = self._heads
         if len(heads) >= HEAD_CACHE:
             heads.clear()
@@ -199,8 +199,8 @@ class JsonlLogs:
                 or (is_orig is not True and is_orig is not False)):  # (1 would find the base cached for True)
             return None
         try:
-            encoded = orjson.dumps(fields, default=_default)
-            ts = orjson.dumps(ev.ts, default=_default)
+            encoded = orjson.dumps(fields, default=json_default)
+            ts = orjson.dumps(ev.ts, default=json_default)
             key = (id(flow), is_orig, ev.src, ev.dst, ev.op, ev.kind)
             kept = self._heads.get(key)
             head = kept[1] if kept is not None and kept[0] is flow else self._event_head(ev, flow, key)

@@ -31,6 +31,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from appliance.config import describe_error
+
 CLIENT_AUTH_TYPES = {
     "NoClientCert": ssl.CERT_NONE,
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
@@ -171,18 +173,6 @@ def parse_duration(text: str | float) -> float:
     if not _DURATION.fullmatch(value):
         raise ValueError(f"{value!r} is not a duration (e.g. 100ms, 1s, 1m30s)")
     return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
-
-
-def _describe(err: Mapping[str, Any]) -> str:
-    path = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
-    if err.get("type") == "extra_forbidden":
-        return f"{path}: unknown key"
-    msg = str(err.get("msg", "invalid"))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if path.startswith(_SECRET_KEYS):
-        return f"{path}: {msg}"
-    return f"{path}: {msg} (got {err.get('input')!r})"
 
 
 def _check_users(users: Mapping[str, str] | None, problems: list[str]) -> dict[str, bytes]:
@@ -350,7 +340,7 @@ def check_web_config(data: Any, base: Path) -> WebSettings:
     try:
         parsed = WebConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise WebConfigError("\n  ".join(_describe(e) for e in exc.errors())) from None
+        raise WebConfigError("\n  ".join(describe_error(e, _SECRET_KEYS) for e in exc.errors())) from None
     problems: list[str] = []
     users = _check_users(parsed.basic_auth_users, problems)
     headers = _check_headers(parsed.http_server_config.headers, problems)

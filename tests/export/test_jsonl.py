@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from appliance.export.jsonl import JsonlLogs, _default, _dumps
+from appliance.export.jsonl import JsonlLogs, _dumps, json_default
 from appliance.model import Asset, Attribute, Flow, FlowId, ProtocolEvent, Role
 from protocols.base import weird
 
@@ -247,7 +247,7 @@ def test_written_rows_are_the_encoded_dict_rows(tmp_path: Path) -> None:
 
 def test_dumps_is_the_same_with_and_without_string_keys_only() -> None:
     for obj in ({"a": 1, "b": [1.5, "x", None, {"c": True}]}, {"n": {1: "a"}}, [{"k": {2, 1}}], {"u": "é\u2028"}):
-        assert _dumps(obj) == orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+        assert _dumps(obj) == orjson.dumps(obj, default=json_default, option=orjson.OPT_NON_STR_KEYS)
     assert _dumps({"big": 2**70}) == b'{"big":1180591620717411303424}'
 
 

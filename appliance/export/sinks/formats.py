@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from appliance.export.jsonl import json_default
 from appliance.export.sinks.base import Record
 
 CEF_SEVERITY = {"low": 3, "medium": 5, "high": 8, "critical": 10}
@@ -47,24 +48,12 @@ INCIDENT_KEYS = frozenset(
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 
 
-def _default(value: Any) -> Any:
-    """JSON for the odd types a row may hold, as alerts.jsonl writes them: bytes as hex, sets sorted, else text."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, set | frozenset):
-        try:
-            return sorted(value)
-        except TypeError:
-            return sorted(value, key=repr)
-    return str(value)
-
-
 def dumps(doc: Any) -> bytes:
     """Compact UTF-8 JSON of a document (the encoding of alerts.jsonl rows)."""
     try:
-        return orjson.dumps(doc, default=_default, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(doc, default=json_default, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the stdlib encoder takes anything
-        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=_default)
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=json_default)
         return text.encode("utf-8", "surrogatepass")
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from appliance.alert import SEVERITIES
+from appliance.mqtt_options import password_needs_user, protocol_text, tls_default_port
 
 SINK_TYPES = ("jsonl", "syslog", "mqtt", "webhook")
 FACILITIES = {
@@ -190,22 +191,17 @@ class MqttSinkSettings(SinkBase):
     @model_validator(mode="before")
     @classmethod
     def _tls_port(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "port" not in data and data.get("tls") is not None:
-            return {**data, "port": 8883}
-        return data
+        return tls_default_port(data)
 
     @field_validator("protocol", mode="before")
     @classmethod
     def _protocol_text(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads `protocol: 5` as a number
-            return "5" if value == 5 else str(value)
-        return value
+        return protocol_text(value)
 
     @field_validator("password_file")
     @classmethod
     def _password_needs_user(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is not None and not info.data.get("username"):
-            raise ValueError("a password needs username too (MQTT sends a password only with a user name)")
+        password_needs_user(value, info.data.get("username"), "username")
         return value
 
     @field_validator("topic")
