@@ -117,6 +117,21 @@ def _engineering(r: AssetRecord) -> str | None:
     return f"sends Modbus diagnostic or programming functions ({n} messages)" if n else None
 
 
+IT_DOMAINS = frozenset({"IT", "VPN", "DMZ"})
+OT_CLIENT_ROLES = (("modbus", "client"), ("bacnet", "client"))
+
+
+def _it_zone_ot_client(r: AssetRecord) -> str | None:
+    """A host of an IT, VPN or DMZ zone that only ever acts as an OT client: an IT host reaching into OT, not an HMI,
+    engineering workstation or BMS front end (those live in OT zones); the alerts say what it did there."""
+    if r.domain not in IT_DOMAINS or not any(role in r.roles for role in OT_CLIENT_ROLES):
+        return None
+    if any(role in r.roles for role in (("modbus", "server"), ("bacnet", "server"))):
+        return None
+    used = sorted(p for p, role in r.roles if role == "client" and (p, role) in OT_CLIENT_ROLES)
+    return f"a host of zone {r.zone} ({r.domain}) acting as a {' and '.join(used)} client"
+
+
 def _hmi(r: AssetRecord) -> str | None:
     entry = r.roles.get(("modbus", "client"))
     if entry is None or len(entry[1]) < 2:
@@ -201,6 +216,7 @@ CategoryRule = tuple[str, str, float, Callable[[AssetRecord], str | None]]
 RULES: tuple[CategoryRule, ...] = (
     ("modbus-server-fc43", "PLC", 0.8, _plc_identified),
     ("modbus-server", "PLC", 0.6, _plc),
+    ("it-zone-ot-client", "IT host", 0.5, _it_zone_ot_client),
     ("modbus-engineering", "engineering workstation", 0.6, _engineering),
     ("mqtt-protocol-gateway", "IoT gateway", 0.7, gateway_protocols),
     ("modbus-poller", "HMI/SCADA", 0.6, _hmi),

@@ -172,3 +172,14 @@ def test_bacnet_fields_freeze_thaw_and_absorb() -> None:
     rec.absorb(newer)
     assert (rec.bacnet_instance, rec.bacnet_max_apdu, rec.bacnet_segmentation) == (5011, 480, "no-segmentation")
     assert (rec.first_seen, rec.last_seen, rec.bacnet_network) == (1.0, 9.0, 5)
+
+
+def test_an_it_or_vpn_host_polling_plcs_is_an_it_host_not_an_hmi() -> None:
+    polling = {("modbus", "client"): ({1}, {"10.50.1.10", "10.50.1.11"}), ("bacnet", "client"): (set(), {"10.60.1.10"})}
+    vpn = AssetRecord("a2", "10.8.0.23", None, 1.0, 2.0, zone="vpn-pool", domain="VPN", roles=dict(polling))
+    assert categorize(vpn) == ("IT host", "it-zone-ot-client", "a host of zone vpn-pool (VPN) acting as a bacnet and "
+                               "modbus client", 0.5)  # fmt: skip
+    hmi = AssetRecord("a3", "10.50.1.100", None, 1.0, 2.0, zone="ot-control", domain="OT", roles=dict(polling))
+    assert categorize(hmi)[0] == "HMI/SCADA"
+    unzoned = AssetRecord("a4", "10.0.0.9", None, 1.0, 2.0, roles=dict(polling))  # no zones configured: as before
+    assert categorize(unzoned)[0] == "HMI/SCADA"
