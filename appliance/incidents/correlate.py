@@ -4,11 +4,11 @@ An alert's actor is its `src` (the first asset when it has none). It joins, in t
 actors include it; the live incident that targeted it (it was among that incident's alerts' assets) within
 `join_window` seconds of packet time before (lateral movement: the victim now acts); the live incident of an actor
 that shares a host name with it (the same machine at another address). Otherwise it starts a new incident when its
-severity reaches `min_severity`; below that it is held as pending for `join_window` (a low new-device alert is
-context, not an incident) and goes into the actor's incident if one forms in that time. Meta alerts (alert_burst)
-follow the same rule: their src is their subject. An incident closes when no alert joined it for `idle` seconds of
-packet time. Deterministic: the same alerts in the same order give the same incidents and ids.
-"""
+severity reaches `min_severity` and it reaches a kill-chain phase (any alert when `min_severity` is low); else it is
+held as pending for `join_window` (a low new-device alert, a statistical anomaly alone: context, not an incident)
+and goes into the actor's incident if one forms in that time. Meta alerts (alert_burst) follow the same rule: their
+src is their subject. An incident closes when no alert joined it for `idle` seconds of packet time. Deterministic:
+the same alerts in the same order give the same incidents and ids."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class Correlator:
         # low alerts held for this actor, if recent enough to belong with this one
         held = [a for a in self.pending.pop(actor, []) if 0 <= alert.ts - a.ts <= self.settings.join_window]
         if inc is None:
-            if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[self.settings.min_severity]:
+            if self._context(alert):
                 self._hold(actor, held, alert)
                 return changed
             first = min([alert, *held], key=lambda a: a.ts)
@@ -104,6 +104,14 @@ class Correlator:
         if grew:
             changed.append(inc)
         return changed
+
+    def _context(self, alert: Alert) -> bool:
+        """Whether an alert cannot start an incident alone: below `min_severity`, or (unless `min_severity` is low:
+        every alert an incident) a finding that names no kill-chain step, such as a statistical anomaly."""
+        min_severity = self.settings.min_severity
+        if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[min_severity]:
+            return True
+        return min_severity != "low" and not phases_of(alert.detector, alert.note, alert.details)
 
     def _hold(self, actor: str, held: list[Alert], alert: Alert) -> None:
         self.pending[actor] = [*held[-(MAX_PENDING_ALERTS - 1) :], alert]

@@ -56,6 +56,15 @@ def test_a_low_alert_older_than_the_join_window_stays_out() -> None:
     assert [e["note"] for e in row["timeline"]] == ["rdp_scan"]
 
 
+def test_a_statistical_anomaly_alone_forms_no_incident_but_joins_one() -> None:
+    s = store(join_window=3600)
+    s.on_alert(alert(T0, "ot_anomaly", "statistical_anomaly", VPN))  # medium, but names no kill-chain step
+    assert s.snapshot() == []
+    s.on_alert(alert(T0 + 60, "scan", "rdp_scan", VPN, port=3389))
+    (row,) = s.snapshot()
+    assert [e["note"] for e in row["timeline"]] == ["statistical_anomaly", "rdp_scan"]
+
+
 def test_min_severity_low_makes_every_alert_an_incident() -> None:
     s = store(min_severity="low")
     s.on_alert(alert(T0, "new_device", "new_device", VPN))
