@@ -45,9 +45,10 @@ VPN_ZONE = "127.8.0.0/24"
 IT_ZONE = "127.20.0.0/16"
 
 
-def demo_config(site: LiveSite, it: ItPlan, settle: float) -> dict[str, Any]:
+def demo_config(site: LiveSite, it: ItPlan, settle: float, learn: float) -> dict[str, Any]:
     """The sensor's config for the demo: the IT servers' zones and the live site's OT, BMS and IoT zones (as its
-    zones.yml maps them onto loopback), its broker, a short settle time."""
+    zones.yml maps them onto loopback), its broker, a short settle time, and a baseline that learns for the
+    demo's `learn` seconds instead of 14 days, then protects."""
     plan = site.plan
     ot = [z for z in plan.zones if z.domain in ("OT", "BMS", "IoT")]
     return {
@@ -58,6 +59,7 @@ def demo_config(site: LiveSite, it: ItPlan, settle: float) -> dict[str, Any]:
         ],
         "broker": {"host": plan.broker, "port": plan.broker_port, "client_id": "otwatch-demo"},
         "detectors": {"new_device": {"settle": settle}},
+        "baseline": {"learning_days": learn / 86400.0},
     }
 
 
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in [*site.describe(), *describe(it_plan)]:
             print("  " + line)
         config = out / "otwatch.yml"
-        config.write_text(yaml.safe_dump(demo_config(site, it_plan, settle=args.learn / 2), sort_keys=False))
+        sensor_config = demo_config(site, it_plan, settle=args.learn / 2, learn=args.learn)
+        config.write_text(yaml.safe_dump(sensor_config, sort_keys=False))
         print(f"== starting the sensor: otwatch run --interface lo --config {config}")
         sensor = subprocess.Popen(
             [sys.executable, "-m", "appliance", "run", "--interface", "lo", "--config", str(config), "--state",

@@ -184,7 +184,15 @@ class Knowledge:
 
 
 def _span(seconds: float) -> str:
-    """A duration in days (from one day) or hours: `14 days`, `2.5 hours`."""
+    """A duration in days (from one day), hours (from one hour), minutes (from two) or seconds: `14 days`,
+    `2.5 hours`, `20 seconds`."""
     seconds = max(0.0, seconds)
-    value, unit = (seconds / 86400.0, "day") if seconds >= 86400.0 else (seconds / 3600.0, "hour")
+    if seconds >= 86400.0:
+        value, unit = seconds / 86400.0, "day"
+    elif seconds >= 3600.0:
+        value, unit = seconds / 3600.0, "hour"
+    elif seconds >= 120.0:
+        value, unit = seconds / 60.0, "minute"
+    else:
+        value, unit = seconds, "second"
     return f"{value:.3g} {unit}" + ("" if f"{value:.3g}" == "1" else "s")

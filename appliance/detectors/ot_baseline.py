@@ -21,6 +21,10 @@ from appliance.detectors.learned import listing, ops_listing, raise_fact, uids_o
 from appliance.model import Flow, ProtocolEvent
 
 MQTT_OWN = frozenset({"publish", "subscribe"})  # judged by the mqtt_baseline detector
+# MQTT housekeeping: keep-alives and acknowledgements say nothing of what a client does (a sensor's first PINGREQ
+# after a short learning period is not a new operation)
+MQTT_HOUSEKEEPING = frozenset({"pingreq", "pingresp", "puback", "pubrec", "pubrel", "pubcomp", "disconnect", "auth"})
+MQTT_NOT_HERE = MQTT_OWN | MQTT_HOUSEKEEPING
 
 
 class Follower(Protocol):
@@ -86,7 +90,7 @@ class OtBaselineDetector:
         command = False  # a new command on the edge carries the never-written points of the same write
         if commander is None and "edge" not in kinds and "discovery" not in kinds:
             for n in found:
-                if n.kind == "op" and not (n.key[2] == "mqtt" and n.key[3] in MQTT_OWN):
+                if n.kind == "op" and not (n.key[2] == "mqtt" and n.key[3] in MQTT_NOT_HERE):
                     command = self._operation(ev, n, points, ctx) or command
         if points and commander is None and not command:
             self._points(ev, points, ctx)

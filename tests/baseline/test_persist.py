@@ -59,7 +59,7 @@ def test_operator_actions_are_recorded_and_applied(tmp_path: Path) -> None:
     assert (p.mode, p.manual, p.who, p.started) == ("protect", True, "alice", end)
     alerts = site.feed(modbus(VPN, PLC, "read_holding_registers", end + 1))
     rogue = next(a for a in alerts if a.note == "rogue_modbus_master")
-    assert "its masters in 0.167 hours of learning (then protect, set by alice)" in rogue.explanation
+    assert "its masters in 10 minutes of learning (then protect, set by alice)" in rogue.explanation
     with Store(tmp_path) as store:
         save(site.baseline, store.connection)
         assert find_broken(store.connection, rogue.key) == find_broken(store.connection, rogue.details["fact_id"])
