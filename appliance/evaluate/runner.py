@@ -66,8 +66,9 @@ class EvalResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def split_pcap(src: Path, cut_ts: float, before: Path, after: Path) -> tuple[int, int]:
-    """Write the records of a little-endian classic pcap before and from `cut_ts` into two files; their counts."""
+def split_pcap(src: Path, cut_ts: float, before: Path | None, after: Path) -> tuple[int, int]:
+    """Write the records of a little-endian classic pcap before and from `cut_ts` into two files (the first left
+    out when `before` is None); their counts."""
     data = src.read_bytes()
     scale = _MAGIC_LE.get(data[:4])
     if scale is None:
@@ -85,7 +86,8 @@ def split_pcap(src: Path, cut_ts: float, before: Path, after: Path) -> tuple[int
         (out_after if later else out_before).append(data[pos:nxt])
         counts[later] += 1
         pos = nxt
-    before.write_bytes(b"".join(out_before))
+    if before is not None:
+        before.write_bytes(b"".join(out_before))
     after.write_bytes(b"".join(out_after))
     return counts[0], counts[1]
 
@@ -153,8 +155,8 @@ def run_scenario(plan: EvalPlan, path: Path, learned: Path, config: Path) -> tup
     day = scenario_day(plan, path)
     truth = _simulate(plan, out, day + 1, load_scenario(path, day=day))
     cut = float(truth["first_ts"]) + day * DAY
-    split_pcap(out / "site.pcap", cut, out / "learn.pcap", out / "test.pcap")
-    (out / "learn.pcap").unlink()
+    split_pcap(out / "site.pcap", cut, None, out / "test.pcap")
+    (out / "site.pcap").unlink()  # up to 9 simulated days: only the test day is kept (disk)
     shutil.copytree(learned, out / "state")
     replay(out / "test.pcap", config, out / "state", out / "logs")
     incidents = latest_incidents(read_jsonl(out / "logs" / "incidents.jsonl"))
@@ -179,6 +181,7 @@ def run_evaluation(plan: EvalPlan, say: Callable[[str], None] = print) -> EvalRe
     config.write_text(sensor_config(benign / "zones.yml", plan.learn_days))
     cut = float(truth["first_ts"]) + plan.learn_days * DAY
     split_pcap(benign / "site.pcap", cut, benign / "learn.pcap", benign / "test.pcap")
+    (benign / "site.pcap").unlink()
     learned = work / "learned-state"
     say("replaying the learning days")
     replay(benign / "learn.pcap", config, learned, benign / "learn-logs")

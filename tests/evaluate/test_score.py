@@ -80,6 +80,8 @@ def test_split_pcap_cuts_at_a_packet_time(tmp_path: Path) -> None:
     assert (before, after) == (7, 3)
     with PcapReader(tmp_path / "b.pcap") as reader:
         assert [round(ts - T, 2) for _linktype, ts, _frame, _wirelen in reader] == [7.25, 8.25, 9.25]
+    assert split_pcap(src, T + 6.5, None, tmp_path / "c.pcap") == (7, 3)  # the part before left out
+    assert (tmp_path / "c.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes()
 
 
 def test_single_action_steps_are_timed_from_their_decisive_frame() -> None:
