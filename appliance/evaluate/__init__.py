@@ -26,7 +26,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if args.learn_days < 1 or args.benign_days < 1:
         print("otwatch: evaluate: --learn-days and --benign-days must be at least 1", file=sys.stderr)
         return 2
-    plan = EvalPlan(args.profile, scenarios, args.learn_days, args.benign_days, args.seed, args.work, args.jobs)
+    plan = EvalPlan(args.profile, scenarios, args.learn_days, args.benign_days, args.seed, args.work, args.jobs,
+                    args.keep)
     result = run_evaluation(plan, say=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(as_json(result), indent=2))
@@ -53,4 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ev.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     ev.add_argument("--work", type=Path, default=Path("out/eval"), help="work directory (emptied first)")
     ev.add_argument("--jobs", type=int, default=0, help="scenarios simulated and replayed at once (default: CPUs)")
+    ev.add_argument("--keep", action="store_true",
+                    help="keep the pcaps and every protocol log (about 0.5 GB a scenario; default: alerts, "
+                    "incidents, weird records and assets only)")
     ev.add_argument("--json", action="store_true", help="print the result as JSON")

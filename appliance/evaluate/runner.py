@@ -54,6 +54,7 @@ class EvalPlan:
     seed: int = 1
     work: Path = Path("out/eval")
     jobs: int = 0  # worker processes for the scenarios (0: one per CPU)
+    keep: bool = False  # keep the pcaps and every protocol log (a simulated day's logs take ~450 MB)
 
 
 @dataclass
@@ -146,6 +147,23 @@ def scenario_day(plan: EvalPlan, path: Path) -> int:
     return plan.learn_days + (weekday - first_weekday) % 7
 
 
+KEPT_LOGS = frozenset({"alerts.jsonl", "incidents.jsonl", "weird.jsonl", "assets.jsonl"})
+
+
+def tidy(plan: EvalPlan, *paths: Path) -> None:
+    """Unless the plan keeps everything: remove the pcaps and, in log directories, every log but the alerts,
+    incidents, weird records and assets (what the score and a reader of the result need)."""
+    if plan.keep:
+        return
+    for path in paths:
+        if path.is_dir():
+            for log in path.glob("*.jsonl"):
+                if log.name not in KEPT_LOGS:
+                    log.unlink()
+        elif path.suffix == ".pcap":
+            path.unlink(missing_ok=True)
+
+
 def run_scenario(plan: EvalPlan, path: Path, learned: Path, config: Path) -> tuple[list[StepScore], list[Any], float]:
     """Simulate, cut, replay and score one scenario (in a worker process): its steps, incidents and seconds."""
     from simulators.site import load_scenario
@@ -162,6 +180,7 @@ def run_scenario(plan: EvalPlan, path: Path, learned: Path, config: Path) -> tup
     incidents = latest_incidents(read_jsonl(out / "logs" / "incidents.jsonl"))
     steps = [s for s in truth["steps"] if s.get("scenario") != "benign"]
     scores = score_steps(steps, read_jsonl(out / "logs" / "alerts.jsonl"), incidents)
+    tidy(plan, out / "test.pcap", out / "logs")
     return scores, incidents, time.perf_counter() - t0
 
 
@@ -195,6 +214,7 @@ def run_evaluation(plan: EvalPlan, say: Callable[[str], None] = print) -> EvalRe
         incidents = latest_incidents(read_jsonl(benign / "logs" / "incidents.jsonl"))
         result.benign = score_benign(truth, read_jsonl(benign / "logs" / "alerts.jsonl"), incidents, plan.learn_days)
         result.incidents["benign"] = incidents
+        tidy(plan, benign / "learn.pcap", benign / "test.pcap", benign / "learn-logs", benign / "logs")
         for path, future in futures:  # in the order given, whatever order they finish in
             scores, incidents, seconds = future.result()
             say(f"scenario {path.stem} ({seconds:.0f} s)")

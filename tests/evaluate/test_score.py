@@ -129,3 +129,18 @@ def test_a_scenario_set_in_a_maintenance_window_keeps_its_weekday() -> None:
         plan = EvalPlan(PROFILE, (), learn_days=learn)
         assert scenario_day(plan, SCENARIO_DIR / "ot-bacnet-dcc.yml") == learn
         assert scenario_day(plan, SCENARIO_DIR / "ot-bacnet-dcc-maint.yml") == {1: 1, 2: 8, 8: 8}[learn]
+
+
+def test_tidy_keeps_what_the_score_needs_unless_told_to_keep_all(tmp_path: Path) -> None:
+    from appliance.evaluate.runner import EvalPlan, tidy
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("alerts.jsonl", "incidents.jsonl", "weird.jsonl", "assets.jsonl", "conn.jsonl", "modbus.jsonl"):
+        (logs / name).write_text("{}\n")
+    (tmp_path / "test.pcap").write_bytes(b"x")
+    tidy(EvalPlan(Path("p.yml"), (), keep=True), tmp_path / "test.pcap", logs)
+    assert len(list(logs.iterdir())) == 6 and (tmp_path / "test.pcap").exists()
+    tidy(EvalPlan(Path("p.yml"), ()), tmp_path / "test.pcap", logs)
+    assert sorted(p.name for p in logs.iterdir()) == ["alerts.jsonl", "assets.jsonl", "incidents.jsonl", "weird.jsonl"]
+    assert not (tmp_path / "test.pcap").exists()
