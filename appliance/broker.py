@@ -31,6 +31,8 @@ from appliance.broker_view import SYS, BrokerView
 from appliance.capture.live import TICK
 from appliance.config import BrokerConfig
 from appliance.model import ProtocolEvent
+from appliance.secret_file import read_secret_file
+from appliance.secret_file import why as _why
 
 __all__ = ["BrokerSession", "BrokerSettings", "BrokerSetupError", "TickSource", "prepare"]
 
@@ -74,12 +76,6 @@ class BrokerSettings:
         return f"{host}:{self.port}"
 
 
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
 def _tls_context(cfg: BrokerConfig) -> ssl.SSLContext | None:
     tls = cfg.tls
     if tls is None:
@@ -113,17 +109,7 @@ def _password(cfg: BrokerConfig) -> str | None:
     path = cfg.password_file
     if path is None:
         return None
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BrokerSetupError(f"broker.password_file: cannot read {path}: {_why(exc)}") from None
-    try:
-        password = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise BrokerSetupError(f"broker.password_file: {path} is not UTF-8 text") from None
-    if not password:
-        raise BrokerSetupError(f"broker.password_file: {path} is empty")
-    return password
+    return read_secret_file(path, "broker.password_file", BrokerSetupError)
 
 
 def prepare(cfg: BrokerConfig) -> BrokerSettings:

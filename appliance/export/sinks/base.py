@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.secret_file import why as _why
+
 
 class SinkError(Exception):
     """A delivery that failed and may succeed later (connection refused, timeout, HTTP 503...)."""
@@ -217,9 +219,3 @@ class QueuedSink:
         if not self._failing:
             self._failing = True
             self._log(message)
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from appliance.export.sinks.base import SinkSetupError
 from appliance.export.sinks.settings import TlsSettings
+from appliance.secret_file import read_secret_file
+from appliance.secret_file import why as _why
 
 
 class _EncryptedKey(Exception):
@@ -17,27 +19,9 @@ def _no_passphrase() -> str:
     raise _EncryptedKey
 
 
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
 def read_secret(path: Path, key: str) -> str:
     """The first line of a secret file (trailing newline removed); SinkSetupError names `key` if it cannot be used."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SinkSetupError(f"{key}: cannot read {path}: {_why(exc)}") from None
-    try:
-        secret = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise SinkSetupError(f"{key}: {path} is not UTF-8 text") from None
-    if not secret:
-        raise SinkSetupError(f"{key}: {path} is empty")
-    if "\n" in secret or "\r" in secret:
-        raise SinkSetupError(f"{key}: {path} holds more than one line")
-    return secret
+    return read_secret_file(path, key, SinkSetupError, one_line=True)
 
 
 def tls_context(tls: TlsSettings, key: str) -> ssl.SSLContext:
