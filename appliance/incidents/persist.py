@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ACTIONS = {"ack": ("incident_ack", "acknowledged"), "close": ("incident_close", "closed")}
 ACTION_STATES = {name: state for name, state in ACTIONS.values()}
 LOG_NAME = "incidents.jsonl"
@@ -33,8 +35,11 @@ class IncidentError(ValueError):
 
 
 def dumps(row: dict[str, Any]) -> str:
-    """Compact JSON of a record (stable: the row's own key order)."""
-    return json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON of a record (stable: the row's own key order); orjson, about ten times the stdlib's speed."""
+    try:
+        return orjson.dumps(row).decode()
+    except TypeError:  # orjson.JSONEncodeError: a non-str key or an integer beyond 64 bits: the stdlib takes them
+        return json.dumps(row, separators=(",", ":"), ensure_ascii=False)
 
 
 def save_rows(conn: sqlite3.Connection, rows: Iterable[tuple[dict[str, Any], str]]) -> None:

@@ -3,8 +3,9 @@
 Generates (or reuses) bench-data/mixed-<N>-<seed>.pcap, then runs every measurement in its own child process
 (tests/bench/children.py), pinned with `taskset -c CPU` when available, `--repeat` times: median packets/s,
 and the highest peak RSS from os.wait4's rusage. Prints a table and the checks: otwatch/tshark >= 3x, otwatch
-peak RSS <= 300 MiB, and otwatch/raw read for information. Exits 1 if a check fails, 0 otherwise (a missing
-or failing otwatch is reported, not failed). Not collected by pytest: run it as a script.
+peak RSS <= 300 MiB, and otwatch/raw read for information; then where the replay's time goes, per protocol and
+stage, on the first --shares-packets packets (tests/bench/shares.py, also pinned). Exits 1 if a check fails,
+0 otherwise (a missing or failing otwatch is reported, not failed). Not collected by pytest: run it as a script.
 
     python tests/bench/run_bench.py [--packets N] [--seed S] [--repeat R] [--json FILE]
 """
@@ -32,8 +33,10 @@ from children import (  # noqa: E402
     measure_otwatch,
     measure_raw_python,
     pin_prefix,
+    run_child,
     warm_cache,
 )
+from shares import render as render_shares  # noqa: E402
 
 from simulators.mixed_capture import GENERATOR_VERSION, write_mixed_capture  # noqa: E402
 
@@ -115,6 +118,19 @@ def checks(raw: Measure, tshark: Measure, otwatch: Measure) -> list[dict[str, An
     return rows
 
 
+def measure_shares(pcap: Path, packets: int, prefix: list[str], env: dict[str, str]) -> dict[str, Any] | str:
+    """The per-protocol, per-stage table of tests/bench/shares.py, run pinned in a child; or why it failed."""
+    script = Path(__file__).resolve().parent / "shares.py"
+    child = run_child([sys.executable, str(script), str(pcap), "--packets", str(packets), "--json"], prefix, env)
+    if child.returncode != 0:
+        return f"rc={child.returncode}: {child.stderr.strip().splitlines()[-1:] or ''}"
+    try:
+        report: dict[str, Any] = json.loads(child.stdout)
+    except ValueError as exc:
+        return f"unreadable output: {exc}"
+    return report
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -156,10 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", type=int, default=0, help="core to pin children to; -1: do not pin")
     parser.add_argument("--data-dir", type=Path, default=REPO / "bench-data", help="where captures are kept")
     parser.add_argument(
+        "--shares-packets", type=int, default=200_000, help="packets of the capture the shares table uses"
+    )
+    parser.add_argument(
         "--skip",
         action="append",
         default=[],
-        choices=("raw", "tcpdump", "tshark", "otwatch"),
+        choices=("raw", "tcpdump", "tshark", "otwatch", "shares"),
         help="leave a measurement out (repeatable)",
     )
     args = parser.parse_args(argv)
@@ -224,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     measures = [raw, tcpdump, tshark, otwatch]
     rows = checks(raw, tshark, otwatch)
     print(render(capture, measures, rows, pin, args.repeat))
+    shares = None if "shares" in args.skip else measure_shares(pcap, args.shares_packets, prefix, env)
+    if isinstance(shares, dict):
+        print("\n" + render_shares(shares, tshark.pps()))
+    elif shares is not None:
+        print(f"\nwhere the time goes: n/a ({shares})")
     if args.json is not None:
         report = {
             "capture": capture,
@@ -231,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "measurements": {m.key: dict(m.as_dict(), name=m.name) for m in measures},
             "checks": rows,
+            "shares": shares,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 1 if any(row["result"] == "FAIL" for row in rows) else 0

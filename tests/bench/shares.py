@@ -1,0 +1,188 @@
+"""Where the replay's time goes, per protocol and per stage: a child program of `make bench` (or run alone).
+
+    python tests/bench/shares.py PCAP [--packets N] [--json]
+
+On the first N packets of the capture (default 200,000), read into memory first:
+1. The pipeline (flows, conn log, flow detectors, inventory, all event consumers) is run in-process with no
+   decoder, with each protocol's decoder alone, and with all of them; a protocol's cost per packet is what its
+   decoder's run adds to the no-decoder run, divided by its packets (from the all-decoders run's conn.jsonl).
+2. The events of the all-decoders run are recorded, and fed protocol by protocol to fresh consumers, each stage
+   timed on its own: the JSONL writer, the detectors, the baseline and the inventory (per event). What remains
+   of a protocol's cost per event is decoding and handing events over ("decode").
+CPU time of this process (time.process_time), garbage collection tuned as in `otwatch replay`, each run once:
+figures for comparing shares, not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from appliance.capture.pcapfile import PcapReader  # noqa: E402
+from appliance.commands import tune_gc  # noqa: E402
+from appliance.config import Config  # noqa: E402
+from appliance.model import ProtocolEvent  # noqa: E402
+from appliance.pipeline import Frame, Pipeline  # noqa: E402
+from protocols import DECODERS  # noqa: E402
+
+PROTOCOLS = ("modbus", "bacnet", "mqtt", "dns")  # the bench mix's decoded protocols (the others see no traffic)
+
+
+class RecordingPipeline(Pipeline):
+    """The pipeline, keeping every event it handles (for the per-stage timings)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.recorded: list[ProtocolEvent] = []
+        super().__init__(*args, **kwargs)
+
+    def _on_event(self, ev: ProtocolEvent) -> None:
+        self.recorded.append(ev)
+        super()._on_event(ev)
+
+
+def _replay(
+    frames: list[Frame], names: Iterable[str] | None, out: Path, record: bool = False
+) -> tuple[float, Pipeline]:
+    """CPU seconds of one in-process replay with the named decoders (None: all registered ones)."""
+    wanted = None if names is None else set(names)
+    decoders = [d for d in DECODERS if wanted is None or d.name in wanted]
+    cls = RecordingPipeline if record else Pipeline
+    pipeline = cls(Config(), out, decoders=decoders)
+    tune_gc()  # as `otwatch replay` does
+    start = time.process_time()
+    pipeline.run(frames)
+    pipeline.finish()
+    return time.process_time() - start, pipeline
+
+
+def _packets_by_service(conn_log: Path) -> Counter[str]:
+    """Packets per connection service in a conn.jsonl (both directions; "-" for no service)."""
+    counts: Counter[str] = Counter()
+    with conn_log.open("rb") as f:
+        for line in f:
+            row = json.loads(line)
+            counts[row.get("service") or "-"] += row.get("orig_pkts", 0) + row.get("resp_pkts", 0)
+    return counts
+
+
+def _per_event(stage: Callable[[ProtocolEvent], object], events: list[ProtocolEvent]) -> float:
+    """Microseconds of CPU per event of one stage over the events."""
+    tune_gc()
+    start = time.process_time()
+    for ev in events:
+        stage(ev)
+    return (time.process_time() - start) * 1e6 / len(events)
+
+
+def measure(pcap: Path, packets: int) -> dict[str, Any]:
+    """The shares of one capture's first `packets` packets."""
+    frames: list[Frame] = []
+    for frame in PcapReader(pcap):
+        frames.append(frame)
+        if len(frames) >= packets:
+            break
+    n = len(frames)
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # logs on tmpfs, as in the replay measurement
+    with tempfile.TemporaryDirectory(prefix="otwatch-shares-", dir=shm) as tmp:
+        base, _ = _replay(frames, (), Path(tmp, "none"))
+        alone = {name: _replay(frames, (name,), Path(tmp, name))[0] for name in PROTOCOLS}
+        every, full = _replay(frames, None, Path(tmp, "all"), record=True)  # last: its events stay alive
+        by_service = _packets_by_service(Path(tmp, "all", "conn.jsonl"))
+        assert isinstance(full, RecordingPipeline)
+        events: dict[str, list[ProtocolEvent]] = defaultdict(list)
+        for ev in full.recorded:
+            events[ev.protocol].append(ev)
+        rows: list[dict[str, Any]] = []
+        for name in PROTOCOLS:
+            evs = events.get(name, [])
+            pkts = by_service.get(name, 0)
+            added = alone[name] - base
+            row: dict[str, Any] = {"protocol": name, "packets": pkts, "events": len(evs), "seconds_added": added}
+            if pkts and evs:
+                fresh = Pipeline(Config(), Path(tmp, f"stages-{name}"))
+                assert fresh.logs is not None
+                stages = {
+                    "log": _per_event(fresh.logs.write_event, evs),
+                    "detect": _per_event(fresh.detectors.on_event, evs),
+                    "learn": _per_event(fresh.baseline.observe, evs),
+                    "inventory": _per_event(fresh.inventory.on_event, evs),
+                }
+                per_event = added * 1e6 / len(evs)
+                row.update(
+                    us_per_packet=added * 1e6 / pkts,
+                    us_per_event=per_event,
+                    decode=per_event - sum(stages.values()),
+                    **stages,
+                )
+            rows.append(row)
+    return {
+        "capture": str(pcap),
+        "packets": n,
+        "no_decoder_s": base,
+        "all_decoders_s": every,
+        "protocols": rows,
+        "events": {k: len(v) for k, v in sorted(events.items())},
+    }
+
+
+def render(report: dict[str, Any], tshark_pps: float | None = None) -> str:
+    """The table of shares, and what the replay would reach if every protocol cost as little as the cheapest."""
+    n = report["packets"]
+    every = report["all_decoders_s"]
+    base = report["no_decoder_s"]
+    lines = [
+        f"where the time goes: first {n:,} packets, in-process, CPU time, one run each",
+        f"  no decoder (flows, conn log, flow detectors, inventory): {base * 1e6 / n:.2f} us/packet; "
+        f"all decoders: {every * 1e6 / n:.2f} us/packet ({n / every:,.0f} packets/s)",
+        f"  {'protocol':<9}{'packets':>9}{'events':>9}{'share':>7}{'us/pkt':>8}{'us/ev':>7}  "
+        f"{'decode':>7}{'log':>6}{'detect':>7}{'learn':>6}{'invent':>7}   (us per event)",
+    ]
+    rows = [r for r in report["protocols"] if "us_per_event" in r]
+    for r in report["protocols"]:
+        if "us_per_event" not in r:
+            lines.append(f"  {r['protocol']:<9}{r['packets']:>9,}{r['events']:>9,}   (no traffic)")
+            continue
+        share = r["seconds_added"] / every if every > 0 else 0.0
+        lines.append(
+            f"  {r['protocol']:<9}{r['packets']:>9,}{r['events']:>9,}{share:>7.0%}{r['us_per_packet']:>8.2f}"
+            f"{r['us_per_event']:>7.2f}  {r['decode']:>7.2f}{r['log']:>6.2f}{r['detect']:>7.2f}{r['learn']:>6.2f}"
+            f"{r['inventory']:>7.2f}"
+        )
+    if rows:
+        cheapest = min(rows, key=lambda r: r["us_per_event"])
+        floor_s = base + sum(r["events"] for r in rows) * cheapest["us_per_event"] / 1e6
+        line = (
+            f"  every event at the cheapest protocol's cost ({cheapest['protocol']}, "
+            f"{cheapest['us_per_event']:.2f} us): {n / floor_s:,.0f} packets/s"
+        )
+        if tshark_pps:
+            line += f", {n / floor_s / tshark_pps:.2f}x tshark"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: measure and print the table, or the JSON report with --json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("pcap", type=Path)
+    parser.add_argument("--packets", type=int, default=200_000)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    report = measure(args.pcap, args.packets)
+    print(json.dumps(report) if args.json else render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
