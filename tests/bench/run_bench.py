@@ -123,7 +123,8 @@ def measure_shares(pcap: Path, packets: int, prefix: list[str], env: dict[str, s
     script = Path(__file__).resolve().parent / "shares.py"
     child = run_child([sys.executable, str(script), str(pcap), "--packets", str(packets), "--json"], prefix, env)
     if child.returncode != 0:
-        return f"rc={child.returncode}: {child.stderr.strip().splitlines()[-1:] or ''}"
+        last = child.stderr.strip().splitlines()[-1:]
+        return f"rc={child.returncode}: {last[0] if last else 'no message'}"
     try:
         report: dict[str, Any] = json.loads(child.stdout)
     except ValueError as exc:
