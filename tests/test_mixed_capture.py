@@ -264,3 +264,13 @@ def test_bench_runner_reports_without_crashing(tmp_path: Path) -> None:
         "otwatch peak RSS (MiB)",
     ]
     assert (tmp_path / "mixed-2000-1.pcap").exists() and "otwatch replay" in run.stdout
+    # where the time goes: every decoded protocol of the mix has packets, events and a time for each stage
+    shares = figures["shares"]
+    assert isinstance(shares, dict) and shares["packets"] == 2000, shares
+    rows = {row["protocol"]: row for row in shares["protocols"]}
+    assert set(rows) == {"modbus", "bacnet", "mqtt", "dns"}
+    for row in rows.values():
+        assert row["packets"] > 0 and row["events"] > 0, row
+        assert all(row[stage] > 0 for stage in ("log", "detect", "learn", "inventory")), row
+    assert sum(shares["events"].values()) >= sum(row["events"] for row in rows.values())
+    assert "where the time goes: first 2,000 packets" in run.stdout
