@@ -7,11 +7,11 @@ few thousand packets (lazy imports and tables load there, not in the first measu
 1. The pipeline (flows, conn log, flow detectors, inventory, all event consumers) is run in-process with no
    decoder, with each protocol's decoder alone, and with all of them; a protocol's cost per packet is what its
    decoder's run adds to the no-decoder run, divided by its packets (from the all-decoders run's conn.jsonl).
-2. The events of the all-decoders run are recorded, and fed protocol by protocol to fresh consumers, each stage
-   timed on its own: the JSONL writer, the detectors, the baseline and the inventory (per event). What remains
-   of a protocol's cost per event is decoding and handing events over ("decode").
-CPU time of this process (time.process_time), garbage collection tuned as in `otwatch replay`, each run once:
-figures for comparing shares, not a timed test.
+2. The events of the all-decoders run are recorded, and fed in their order to a fresh pipeline's consumers, each
+   call timed: the JSONL writer, the detectors, the baseline and the inventory, in the pipeline's order. What
+   remains of a protocol's cost per event is decoding and handing events over ("decode").
+CPU time of this process for the replays (time.process_time), the clock around each stage call (its own cost taken
+off), garbage collection tuned as in `otwatch replay`, each run once: figures for comparing shares, not a timed test.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +78,44 @@ def _packets_by_service(conn_log: Path) -> Counter[str]:
     return counts
 
 
-def _per_event(stage: Callable[[ProtocolEvent], object], events: list[ProtocolEvent]) -> float:
-    """Microseconds of CPU per event of one stage over the events."""
+STAGES = ("log", "detect", "learn", "inventory")
+
+
+def _stage_costs(events: list[ProtocolEvent], out: Path) -> dict[str, list[float]]:
+    """Microseconds per event of each stage, per protocol: the events fed in their order to one fresh pipeline's
+    consumers, each stage timed around its call, in the pipeline's order (a stage relies on the one before: the
+    baseline learns a channel after the detectors judged it, and then judges its repeats on a fast path)."""
+    fresh = Pipeline(Config(), out)
+    assert fresh.logs is not None
+    log, judge, learn, inventory = (
+        fresh.logs.write_event, fresh.detectors.on_event, fresh.baseline.observe, fresh.inventory.on_event
+    )
+    clock = time.perf_counter_ns
+    reads = 100_000
+    start = clock()
+    for _ in range(reads):
+        clock()
+    overhead = (clock() - start) / reads  # one clock read, taken off each stage
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    counts: Counter[str] = Counter()
     tune_gc()
-    start = time.process_time()
     for ev in events:
-        stage(ev)
-    return (time.process_time() - start) * 1e6 / len(events)
+        t0 = clock()
+        log(ev)
+        t1 = clock()
+        judge(ev)
+        t2 = clock()
+        learn(ev)
+        t3 = clock()
+        inventory(ev)
+        t4 = clock()
+        acc = sums[ev.protocol]
+        acc[0] += t1 - t0
+        acc[1] += t2 - t1
+        acc[2] += t3 - t2
+        acc[3] += t4 - t3
+        counts[ev.protocol] += 1
+    return {p: [max(0.0, ns / counts[p] - overhead) / 1000 for ns in acc] for p, acc in sums.items()}
 
 
 def measure(pcap: Path, packets: int) -> dict[str, Any]:
@@ -103,25 +134,17 @@ def measure(pcap: Path, packets: int) -> dict[str, Any]:
         every, full = _replay(frames, None, Path(tmp, "all"), record=True)  # last: its events stay alive
         by_service = _packets_by_service(Path(tmp, "all", "conn.jsonl"))
         assert isinstance(full, RecordingPipeline)
-        events: dict[str, list[ProtocolEvent]] = defaultdict(list)
-        for ev in full.recorded:
-            events[ev.protocol].append(ev)
+        events: Counter[str] = Counter(ev.protocol for ev in full.recorded)
+        costs = _stage_costs(full.recorded, Path(tmp, "stages"))
         rows: list[dict[str, Any]] = []
         for name in PROTOCOLS:
-            evs = events.get(name, [])
+            n_events = events.get(name, 0)
             pkts = by_service.get(name, 0)
             added = alone[name] - base
-            row: dict[str, Any] = {"protocol": name, "packets": pkts, "events": len(evs), "seconds_added": added}
-            if pkts and evs:
-                fresh = Pipeline(Config(), Path(tmp, f"stages-{name}"))
-                assert fresh.logs is not None
-                stages = {
-                    "log": _per_event(fresh.logs.write_event, evs),
-                    "detect": _per_event(fresh.detectors.on_event, evs),
-                    "learn": _per_event(fresh.baseline.observe, evs),
-                    "inventory": _per_event(fresh.inventory.on_event, evs),
-                }
-                per_event = added * 1e6 / len(evs)
+            row: dict[str, Any] = {"protocol": name, "packets": pkts, "events": n_events, "seconds_added": added}
+            if pkts and n_events:
+                stages = dict(zip(STAGES, costs[name], strict=True))
+                per_event = added * 1e6 / n_events
                 row.update(
                     us_per_packet=added * 1e6 / pkts,
                     us_per_event=per_event,
@@ -135,7 +158,7 @@ def measure(pcap: Path, packets: int) -> dict[str, Any]:
         "no_decoder_s": base,
         "all_decoders_s": every,
         "protocols": rows,
-        "events": {k: len(v) for k, v in sorted(events.items())},
+        "events": dict(sorted(events.items())),
     }
 
 
