@@ -39,6 +39,7 @@ from protocols import DECODERS  # noqa: E402
 
 PROTOCOLS = ("modbus", "bacnet", "mqtt", "dns")  # the bench mix's decoded protocols (the others see no traffic)
 WARM_UP = 5_000  # packets replayed once before measuring
+STAGES = ("log", "detect", "learn", "inventory")  # the event consumers, in the pipeline's order
 
 
 class RecordingPipeline(Pipeline):
@@ -76,9 +77,6 @@ def _packets_by_service(conn_log: Path) -> Counter[str]:
             row = json.loads(line)
             counts[row.get("service") or "-"] += row.get("orig_pkts", 0) + row.get("resp_pkts", 0)
     return counts
-
-
-STAGES = ("log", "detect", "learn", "inventory")
 
 
 def _stage_costs(events: list[ProtocolEvent], out: Path) -> dict[str, list[float]]:
