@@ -196,6 +196,8 @@ class Config(_Strict):
     state_dir: Path = DEFAULT_STATE_DIR
     log_dir: Path | None = None
     uid_seed: int = 0
+    # the protocols decoded, by decoder name (default: every one); the others' traffic is still in conn.jsonl
+    protocols: list[str] | None = None
     capture: CaptureConfig = CaptureConfig()
     flows: FlowConfig = FlowConfig()
     zones: list[ZoneConfig] = []
@@ -209,6 +211,20 @@ class Config(_Strict):
     baseline: BaselineSettings = BaselineSettings()
     sinks: SinkList = []  # alert forwarding (docs/sinks.md)
     incidents: IncidentSettings = IncidentSettings()
+
+    @field_validator("protocols")
+    @classmethod
+    def _known_protocols(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        from protocols import DECODERS  # (here: the decoders import the model, not the configuration)
+
+        known = sorted({d.name for d in DECODERS})
+        names = [p.strip().lower() for p in value]
+        for name in names:
+            if name not in known:
+                raise ValueError(f"{name!r} is not a decoded protocol (known: {', '.join(known)})")
+        return names
 
     @field_validator("zone_policy")
     @classmethod

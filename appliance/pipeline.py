@@ -68,6 +68,10 @@ def detail_lines(decoders: list[DecoderFactory] | None = None) -> dict[str, Deta
     return out
 
 
+def _ignore(_: object) -> None:
+    """A consumer switched off by the configuration."""
+
+
 class Pipeline:
     """Owns the dissector, FlowTable, inventory and logs; every method runs on the one pipeline thread."""
 
@@ -84,6 +88,9 @@ class Pipeline:
         self.sinks = sinks  # alert forwarding (appliance/export/sinks): non-blocking, fed on this thread
         self.stats = PipelineStats()
         self.dissector = Dissector()
+        if decoders is None:
+            wanted = config.protocols
+            decoders = [d for d in DECODERS if wanted is None or d.name in wanted]
         self.logs = (
             JsonlLogs(log_dir, detail_logs=detail_logs(decoders), detail_lines=detail_lines(decoders))
             if log_dir is not None
@@ -112,12 +119,14 @@ class Pipeline:
             self.incidents.subscribe(IncidentLog(log_dir).write)
         if sinks is not None:
             self.incidents.subscribe(sinks.publish_incident)
-        self._judge = self.detectors.on_event
-        self._judge_flow = self.detectors.on_flow
-        self._learn = self.baseline.observe
-        self._learn_flow = self.baseline.observe_flow
+        judging = settings.enabled
+        self._judge = self.detectors.on_event if judging else _ignore
+        self._judge_flow = self.detectors.on_flow if judging else _ignore
+        learning = config.baseline.enabled
+        self._learn = self.baseline.observe if learning else _ignore
+        self._learn_flow = self.baseline.observe_flow if learning else _ignore
         self.flows = FlowTable(
-            DECODERS if decoders is None else decoders,
+            decoders,
             self._on_event,
             self._on_flow,
             max_flows=fc.max_flows,

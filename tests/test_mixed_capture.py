@@ -260,9 +260,16 @@ def test_bench_runner_reports_without_crashing(tmp_path: Path) -> None:
     assert figures["measurements"]["otwatch"]["status"] in ("ok", "failed", "missing")
     assert [row["check"] for row in figures["checks"]] == [
         "otwatch / tshark fields",
+        "Modbus+BACnet decode / tshark",
         "otwatch / raw read",
         "otwatch peak RSS (MiB)",
     ]
+    # the decode-only replays ran with their own configurations, each through every packet
+    decode = {key: figures["measurements"][key] for key in ("decode-modbus", "decode-modbus-bacnet", "decode-all")}
+    for key, row in decode.items():
+        assert row["status"] == figures["measurements"]["otwatch"]["status"], (key, row)
+        assert row["packets"] == 2000 and row["note"] == "", (key, row)
+    assert "otwatch replay, decode only: Modbus + BACnet" in run.stdout
     assert (tmp_path / "mixed-2000-1.pcap").exists() and "otwatch replay" in run.stdout
     # where the time goes: every decoded protocol of the mix has packets, events and a time for each stage
     shares = figures["shares"]

@@ -95,8 +95,10 @@ class ModelSettings(_Strict):
 
 
 class BaselineSettings(_Strict):
-    """The whole `baseline:` section."""
+    """The whole `baseline:` section; `enabled: false` learns nothing and leaves out the detectors of learned
+    behaviour (what is already learned and stored is kept, unchanged)."""
 
+    enabled: bool = True
     learning_days: float = Field(14.0, ge=0)
     device_learning_days: float = Field(7.0, ge=0)
     ot_domains: list[str] = Field(default_factory=lambda: ["OT", "BMS", "IoT"])  # zones whose flows are learned

@@ -51,7 +51,8 @@ def build_detectors(
 ) -> list[Detector]:
     """One instance of every registered detector, each with its section of the settings; the detectors of learned
     behaviour read `baseline` (the pipeline's; without one, a baseline of their own that learns from nothing but
-    what they are asked about, and so judges nothing); the zone-policy detector only when the config has a policy."""
+    what they are asked about, and so judges nothing; none when the baseline is disabled); the zone-policy detector
+    only when the config has a policy."""
     if not settings.enabled:
         return []
     if baseline is None:
@@ -77,6 +78,6 @@ def build_detectors(
         LdapReconDetector(settings.ldap_recon),
         OtPivotDetector(),
         *([ZonePolicyDetector(policy)] if policy else []),
-        *learned,
+        *(learned if baseline.settings.enabled else []),
         AlertBurstDetector(settings.alert_burst),
     ]

@@ -254,9 +254,20 @@ def otwatch_command() -> list[str] | None:
 LOG_DIR_BASE = "/dev/shm" if Path("/dev/shm").is_dir() else None
 
 
-def measure_otwatch(pcap: Path, n: int, repeat: int, prefix: list[str], env: dict[str, str]) -> Measure:
-    """`otwatch replay` of the capture into a fresh temporary directory (on tmpfs when there is one) per run."""
-    m = Measure("otwatch", "otwatch replay", n)
+def measure_otwatch(
+    pcap: Path,
+    n: int,
+    repeat: int,
+    prefix: list[str],
+    env: dict[str, str],
+    *,
+    key: str = "otwatch",
+    name: str = "otwatch replay",
+    config: str | None = None,
+) -> Measure:
+    """`otwatch replay` of the capture into a fresh temporary directory (on tmpfs when there is one) per run; with
+    `config`, that YAML text as its --config."""
+    m = Measure(key, name, n)
     cmd = otwatch_command()
     if cmd is None:
         m.status, m.note = "missing", "no otwatch console script and no appliance.cli module"
@@ -274,6 +285,9 @@ def measure_otwatch(pcap: Path, n: int, repeat: int, prefix: list[str], env: dic
                 "--no-progress",
                 "--json",
             ]
+            if config is not None:
+                Path(tmp, "otwatch.yml").write_text(config)
+                argv += ["--config", f"{tmp}/otwatch.yml"]
             child = run_child(argv, prefix, env)
         if child.returncode != 0:
             m.status, m.note = "failed", f"rc={child.returncode}: {_tail(child.stderr)}"

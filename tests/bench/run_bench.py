@@ -2,8 +2,11 @@
 
 Generates (or reuses) bench-data/mixed-<N>-<seed>.pcap, then runs every measurement in its own child process
 (tests/bench/children.py), pinned with `taskset -c CPU` when available, `--repeat` times: median packets/s,
-and the highest peak RSS from os.wait4's rusage. Prints a table and the checks: otwatch/tshark >= 3x, otwatch
-peak RSS <= 300 MiB, and otwatch/raw read for information; then where the replay's time goes, per protocol and
+and the highest peak RSS from os.wait4's rusage. Besides the whole appliance, `otwatch replay` runs decode only
+(detectors and baseline switched off in its configuration) with Modbus, Modbus and BACnet, and every decoder: the
+state the 3x target was first set in, and what each decoder adds to it. Prints a table and the checks:
+otwatch/tshark >= 3x for the whole appliance and for the Modbus + BACnet decode-only replay, otwatch peak RSS
+<= 300 MiB, and otwatch/raw read for information; then where the replay's time goes, per protocol and
 stage, on the first --shares-packets packets (tests/bench/shares.py, also pinned). Exits 1 if a check fails,
 0 otherwise (a missing or failing otwatch is reported, not failed). Not collected by pytest: run it as a script.
 
@@ -19,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,14 @@ from shares import render as render_shares  # noqa: E402
 from simulators.mixed_capture import GENERATOR_VERSION, write_mixed_capture  # noqa: E402
 
 TSHARK_SPEEDUP_TARGET = 3.0
+# `otwatch replay` with parts switched off by its configuration: decoding, logs and inventory only (the state the
+# 3x target was first measured in), with the named decoders; key -> (row name, protocols)
+DECODE_ONLY = {
+    "decode-modbus": ("otwatch replay, decode only: Modbus", ["modbus"]),
+    "decode-modbus-bacnet": ("otwatch replay, decode only: Modbus + BACnet", ["modbus", "bacnet"]),
+    "decode-all": ("otwatch replay, decode only: all decoders", None),
+}
+BACNET_KEY = "decode-modbus-bacnet"  # the configuration that shows what the BACnet decoder costs against the target
 RSS_TARGET_MIB = 300.0
 MODBUS_FIELDS = (
     "frame.number",
@@ -75,8 +87,17 @@ def ensure_capture(data_dir: Path, packets: int, seed: int) -> tuple[Path, dict[
     return pcap, summary, False
 
 
-def checks(raw: Measure, tshark: Measure, otwatch: Measure) -> list[dict[str, Any]]:
-    """The PASS/FAIL lines: speed-up over tshark, memory, and the share of the raw read rate (information)."""
+def decode_only_config(protocols: list[str] | None) -> str:
+    """The YAML of a decode-only replay: no detectors, no baseline, the named decoders (None: all)."""
+    text = "detectors: {enabled: false}\nbaseline: {enabled: false}\n"
+    return text if protocols is None else f"protocols: [{', '.join(protocols)}]\n" + text
+
+
+def checks(
+    raw: Measure, tshark: Measure, otwatch: Measure, with_bacnet: Measure | None = None
+) -> list[dict[str, Any]]:
+    """The PASS/FAIL lines: speed-up over tshark (the whole appliance, and decode only with Modbus and BACnet when
+    measured), memory, and the share of the raw read rate (information)."""
     ot, ts, rr, mem = otwatch.pps(), tshark.pps(), raw.pps(), otwatch.peak_mib()
     why = f"n/a (otwatch {otwatch.status})" if ot is None else ""
     rows: list[dict[str, Any]] = []
@@ -99,6 +120,17 @@ def checks(raw: Measure, tshark: Measure, otwatch: Measure) -> list[dict[str, An
                 "result": "PASS" if ratio >= TSHARK_SPEEDUP_TARGET else "FAIL",
             }
         )
+    if with_bacnet is not None and with_bacnet.status != "skipped":
+        wb = with_bacnet.pps()
+        rows.append(
+            {
+                "check": "Modbus+BACnet decode / tshark",
+                "value": wb / ts if wb and ts else None,
+                "target": f">= {TSHARK_SPEEDUP_TARGET}x",
+                "result": (("PASS" if wb / ts >= TSHARK_SPEEDUP_TARGET else "FAIL") if wb and ts
+                           else f"n/a ({with_bacnet.status if not wb else tshark.status})"),
+            }
+        )  # fmt: skip
     rows.append(
         {
             "check": "otwatch / raw read",
@@ -145,20 +177,23 @@ def render(
         f"{capture['hosts']} hosts ({capture['origin']})",
         f"runs     one core: {pin}; median of {repeat} run(s); peak RSS = max over runs",
         "",
-        f"{'measurement':<48} {'packets/s':>12} {'median s':>9} {'peak RSS MiB':>13}  note",
+        f"{'measurement':<48} {'packets/s':>12} {'x tshark':>9} {'median s':>9} {'peak RSS MiB':>13}  note",
     ]
+    tshark = next((m.pps() for m in measures if m.key == "tshark"), None)
     for m in measures:
         pps = m.pps()
+        ours = m.key == "otwatch" or m.key in DECODE_ONLY
+        ratio = pps / tshark if pps and tshark and ours else None
         med = statistics.median(m.runs) if m.runs and m.status == "ok" else None
         status = "" if m.status == "ok" else f"[{m.status.upper()}] "
         lines.append(
-            f"{m.name:<48} {_fmt(pps, ',.0f'):>12} {_fmt(med, '.3f'):>9} "
+            f"{m.name:<48} {_fmt(pps, ',.0f'):>12} {_fmt(ratio, '.2f'):>9} {_fmt(med, '.3f'):>9} "
             f"{_fmt(m.peak_mib(), '.1f'):>13}  {status}{m.note}"
         )
-    lines += ["", f"{'check':<28} {'value':>8} {'target':>10}  result"]
+    lines += ["", f"{'check':<30} {'value':>8} {'target':>10}  result"]
     for row in rows:
         lines.append(
-            f"{row['check']:<28} {_fmt(row['value'], '.2f'):>8} {row['target']:>10}  {row['result']}"
+            f"{row['check']:<30} {_fmt(row['value'], '.2f'):>8} {row['target']:>10}  {row['result']}"
         )
     return "\n".join(lines)
 
@@ -179,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        choices=("raw", "tcpdump", "tshark", "otwatch", "shares"),
-        help="leave a measurement out (repeatable)",
+        choices=("raw", "tcpdump", "tshark", "otwatch", "decode", "shares"),
+        help="leave a measurement out (repeatable; decode: the decode-only replays)",
     )
     args = parser.parse_args(argv)
     if args.packets <= 0 or args.repeat <= 0:
@@ -201,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def skipped(name: str, key: str) -> Measure:
-        return Measure(key, name, n, status="skipped", note="--skip " + key)
+        return Measure(key, name, n, status="skipped", note="--skip " + ("decode" if key in DECODE_ONLY else key))
 
     tshark_argv = ["tshark", "-r", str(pcap), "-T", "fields"]
     for name in MODBUS_FIELDS:
@@ -223,12 +258,15 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("otwatch", "otwatch replay", lambda: measure_otwatch(pcap, n, 1, prefix, env)),
     ]  # fmt: skip
+    for key, (name, protocols) in DECODE_ONLY.items():
+        config = decode_only_config(protocols)
+        plan.append((key, name, partial(measure_otwatch, pcap, n, 1, prefix, env, key=key, name=name, config=config)))
     # Rounds, not blocks: each round runs every measurement once, so a slow spell of this shared machine
     # weighs on all of them alike and the ratios (medians over rounds) stay fair.
     results: dict[str, Measure] = {}
     for _ in range(args.repeat):
         for key, name, measure in plan:
-            if key in args.skip:
+            if key in args.skip or (key in DECODE_ONLY and "decode" in args.skip):
                 results[key] = skipped(name, key)
                 continue
             got = measure()
@@ -240,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                 kept.rss_kib.extend(got.rss_kib)
             else:
                 results[key] = got
-    raw, tcpdump, tshark, otwatch = (results[key] for key, _, _ in plan)
-    measures = [raw, tcpdump, tshark, otwatch]
-    rows = checks(raw, tshark, otwatch)
+    raw, tshark, otwatch = (results[key] for key in ("raw", "tshark", "otwatch"))
+    measures = [results[key] for key, _, _ in plan]
+    rows = checks(raw, tshark, otwatch, results[BACNET_KEY])
     print(render(capture, measures, rows, pin, args.repeat))
     shares = None if "shares" in args.skip else measure_shares(pcap, args.shares_packets, prefix, env)
     if isinstance(shares, dict):
