@@ -3,9 +3,14 @@
 The pipeline hands it every raised alert (`on_alert`) and the passing of packet time (`tick`). Each change to an
 incident bumps its `version`, rebuilds its full record, hands the record to the listeners (incidents.jsonl, alert
 sinks: `subscribe`) and publishes it for readers (`snapshot`, `asset_risk`: safe from any thread; they read
-records swapped in whole, never mutated). A large incident (LARGE timeline entries or more: a sweep raising an
-alert per host) is rebuilt at most once per REBUILD_EVERY second of packet time; the changes held meanwhile are
-published by the next alert, tick or sync, as one update. `load` resumes the live incidents of the state
+records swapped in whole, never mutated). Updates are coalesced so that what the listeners get grows with what is
+new, not with the square of an incident's size (every row is the whole record, up to about a megabyte): a change
+that adds no phase, technique or severity and leaves the state is held until the incident's last record
+size / LOG_RATE seconds of packet time have passed since its last update (a 100 kB record: 50 s), and a large
+incident (LARGE timeline entries or more) is rebuilt at most once per REBUILD_EVERY second whatever changed. What
+is held is published, as one update, by the next alert or tick once due, by a sync at its packet time once due,
+and by a sync without a time (the end of a replay, a stopping sensor) at once. `load` resumes the live incidents of
+the state
 database; `sync` applies the operator actions recorded since and saves the changed incidents (each update batch:
 the end of a replay, the sensor's save interval).
 """
@@ -23,7 +28,7 @@ from typing import Any
 from appliance.alert import Alert
 from appliance.incidents.correlate import Correlator
 from appliance.incidents.facts import AssetLookup, StaticLookup
-from appliance.incidents.model import Incident
+from appliance.incidents.model import SEVERITY_RANK, Incident
 from appliance.incidents.persist import (
     ACTION_STATES,
     actions_since,
@@ -41,6 +46,23 @@ from appliance.store import Store
 Listener = Callable[[dict[str, Any]], None]
 LARGE = 100  # timeline entries from which an incident's record is rebuilt at most every REBUILD_EVERY seconds
 REBUILD_EVERY = 1.0  # seconds of packet time
+LOG_RATE = 2048.0  # record bytes per second of packet time an incident's routine updates may average
+Signature = tuple[str, frozenset[str], frozenset[str], int]
+
+
+def signature(inc: Incident) -> Signature:
+    """What makes an update worth publishing at once: state, phases, techniques, top alert severity (the record's
+    severity follows from the last two)."""
+    phases: set[str] = set()
+    techniques: set[str] = set()
+    top = 0
+    for e in inc.entries:
+        phases.update(e.phases)
+        techniques.update(e.techniques)
+        rank = SEVERITY_RANK.get(e.severity, 0)
+        if rank > top:
+            top = rank
+    return inc.state, frozenset(phases), frozenset(techniques), top
 
 
 class IncidentStore:
@@ -59,7 +81,9 @@ class IncidentStore:
         self._closed: list[str] = []  # ids of closed incidents still published, oldest first
         self._seq = 0  # the last operator action applied
         self._built: dict[str, float] = {}  # live id -> packet time its record was last rebuilt
-        self._later: dict[str, Incident] = {}  # large incidents changed since their last rebuild
+        self._wait: dict[str, float] = {}  # live id -> seconds of packet time a routine update waits after that
+        self._signed: dict[str, Signature] = {}  # live id -> signature of the last record published
+        self._later: dict[str, tuple[Incident, float]] = {}  # held changes: id -> (incident, packet time due)
 
     # ---- input (pipeline thread) ----
 
@@ -81,31 +105,43 @@ class IncidentStore:
         self.flush(now)
 
     def _changed(self, inc: Incident, ts: float) -> None:
-        """An incident changed: its record is rebuilt now, or (a large live incident rebuilt less than
-        REBUILD_EVERY seconds of packet time ago) at the next flush."""
-        built = self._built.get(inc.incident_id)
-        if inc.live and len(inc.entries) >= LARGE and built is not None and ts - built < REBUILD_EVERY:
-            self._later[inc.incident_id] = inc
-            return
-        self._later.pop(inc.incident_id, None)
-        self._built[inc.incident_id] = ts
+        """An incident changed: its record is rebuilt and published now, or held (see the module's docstring)."""
+        iid = inc.incident_id
+        built = self._built.get(iid)
+        if inc.live and built is not None:
+            if signature(inc) == self._signed.get(iid):
+                due = built + self._wait.get(iid, 0.0)
+            else:
+                due = built + (REBUILD_EVERY if len(inc.entries) >= LARGE else 0.0)
+            if ts < due:
+                held = self._later.get(iid)
+                self._later[iid] = (inc, due if held is None else min(due, held[1]))
+                return
+        self._later.pop(iid, None)
+        self._built[iid] = ts
         self._updated(inc)
 
     def flush(self, now: float | None = None) -> None:
-        """Publish the held updates of large incidents (all of them when `now` is None)."""
-        for incident_id, inc in list(self._later.items()):
-            if now is None or now - self._built.get(incident_id, now) >= REBUILD_EVERY:
+        """Publish the held updates that are due at packet time `now` (all of them when `now` is None)."""
+        for incident_id, (inc, due) in list(self._later.items()):
+            if now is None or now >= due:
                 del self._later[incident_id]
-                self._built[incident_id] = now if now is not None else self._built.get(incident_id, 0.0)
+                self._built[incident_id] = now if now is not None else inc.last_ts
                 self._updated(inc)
 
     def _updated(self, inc: Incident) -> None:
-        if not inc.live:
-            self._built.pop(inc.incident_id, None)
+        iid = inc.incident_id
         inc.version += 1
         self.updates += 1
         row, _risk = build_row(inc, self.settings.enforce)
         text = dumps(row)
+        if inc.live:
+            self._wait[iid] = max(REBUILD_EVERY if len(inc.entries) >= LARGE else 0.0, len(text) / LOG_RATE)
+            self._signed[iid] = signature(inc)
+        else:
+            self._built.pop(iid, None)
+            self._wait.pop(iid, None)
+            self._signed.pop(iid, None)
         self._dirty[inc.incident_id] = (row, text)
         self._publish(inc, text)
         for listener in self.listeners:
@@ -172,8 +208,9 @@ class IncidentStore:
 
     def sync(self, store: Store, now: float | None = None) -> int:
         """Close the incidents idle at packet time `now` (if given), apply new operator actions, then save the
-        incidents changed since the last sync (one transaction); with `enforce`, write their rules files. Returns
-        how many incidents were saved."""
+        incidents published since the last sync (one transaction: with `now`, held updates not yet due wait for a
+        later sync; without, all are published first); with `enforce`, write their rules files. Returns how many
+        incidents were saved."""
         if now:
             self.tick(now)
         conn = store.connection
@@ -182,7 +219,7 @@ class IncidentStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self.apply_actions(conn)
-            self.flush()
+            self.flush(now or None)  # at a packet time: what is due; without one: everything held
             dirty, self._dirty = self._dirty, {}
             save_rows(conn, dirty.values())
             conn.commit()

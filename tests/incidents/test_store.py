@@ -3,6 +3,7 @@ when and applied by a running sensor, snapshot rows that are copies, incidents.j
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from appliance.incidents.persist import IncidentError, IncidentLog, record_action
+from appliance.incidents.persist import IncidentError, IncidentLog, dumps, record_action
 from appliance.incidents.settings import IncidentSettings
-from appliance.incidents.store import IncidentStore
+from appliance.incidents.store import LOG_RATE, IncidentStore
 from appliance.store import Store
 from tests.incidents.kit import PLC, T0, VPN, alert, chain, lookup
 
@@ -155,15 +156,69 @@ def test_max_closed_kept_bounds_what_readers_see() -> None:
     assert [r["state"] for r in rows] == ["closed", "closed"] and rows[-1]["first_ts"] == T0 + 4000
 
 
-def test_a_large_incident_is_rebuilt_at_most_once_a_second_and_nothing_is_lost(tmp_path: Path) -> None:
+def _sweep(s: IncidentStore, n: int, step: float, start: float = T0) -> None:
+    """A sweep: one port-scan alert per host, `step` seconds apart."""
+    for i in range(n):
+        s.on_alert(alert(start + i * step, "scan", "port_scan", VPN, f"10.20.{9 + i // 250}.{i % 250}", key=f"k{i}"))
+
+
+def _published(s: IncidentStore) -> list[tuple[dict[str, Any], int]]:
+    """Every record the listeners get, with its size in bytes as logged."""
+    seen: list[tuple[dict[str, Any], int]] = []
+    s.subscribe(lambda row: seen.append((row, len(dumps(row)))))
+    return seen
+
+
+def test_routine_updates_wait_in_proportion_to_the_record_and_nothing_is_lost(tmp_path: Path) -> None:
     s = fresh()
-    seen: list[int] = []
-    s.subscribe(lambda row: seen.append(row["alerts"]))
-    for i in range(300):  # a sweep: one alert per host, 10 ms apart
-        s.on_alert(alert(T0 + i / 100, "scan", "port_scan", VPN, f"10.20.9.{i % 250}", key=f"k{i}"))
-    assert 100 <= len(seen) < 120  # every alert up to 100 entries, then one update per second of packet time
-    assert seen == sorted(seen) and seen[-1] < 300
+    seen = _published(s)
+    _sweep(s, 300, 0.01)  # 300 alerts in 3 s of packet time: the record grows to ~150 kB
+    assert [row["alerts"] for row, _ in seen][:1] == [1] and len(seen) <= 3
+    for (before, size), (after, _) in itertools.pairwise(seen):  # each waited for the last record's size
+        assert after["last_ts"] - before["last_ts"] >= size / LOG_RATE, (before["alerts"], after["alerts"])
     with Store(tmp_path) as db:
-        s.sync(db)  # an update batch publishes what was held
-    assert seen[-1] == 300 and s.snapshot()[0]["alerts"] == 300
-    assert s.snapshot()[0]["version"] == len(seen)
+        s.sync(db)  # without a packet time: what was held is published
+    final, final_size = seen[-1]
+    assert final["alerts"] == 300 and s.snapshot()[0] == final and final["version"] == len(seen)
+    assert [row["version"] for row, _ in seen] == list(range(1, len(seen) + 1))
+    # the log grows with what is new, not with the square of the incident's size
+    assert sum(size for _, size in seen) < 3 * final_size
+
+
+def test_a_long_sweep_is_published_periodically(tmp_path: Path) -> None:
+    s = fresh()
+    seen = _published(s)
+    _sweep(s, 400, 2.0)  # 800 s of packet time
+    assert 5 <= len(seen) < 100
+    for (before, size), (after, _) in itertools.pairwise(seen):
+        assert after["last_ts"] - before["last_ts"] >= size / LOG_RATE
+    assert 300 < seen[-1][0]["alerts"] < 400  # the last update is at most one wait behind
+    with Store(tmp_path) as db:
+        s.sync(db, T0 + 10_000)  # at a packet time when the held update is due
+    assert seen[-1][0]["alerts"] == 400 == s.snapshot()[0]["alerts"]
+
+
+def test_a_new_phase_state_or_severity_is_published_at_once() -> None:
+    s = fresh()
+    seen = _published(s)
+    _sweep(s, 150, 0.01)
+    n = len(seen)
+    pivot = alert(T0 + 1.6, "ot_pivot", "it_to_ot_write", VPN, PLC, protocol="modbus", op="write_single_register",
+                  op_class="write", dst=PLC)  # fmt: skip
+    s.on_alert(pivot)  # inside the wait of the large record, but it reaches a new phase
+    assert len(seen) == n + 1 and seen[-1][0]["alerts"] == 151
+    assert set(seen[-1][0]["phases"]) > set(seen[-2][0]["phases"]) and seen[-1][0]["severity"] == "critical"
+
+
+def test_a_large_incident_is_rebuilt_at_most_once_a_second() -> None:
+    s = fresh()
+    seen = _published(s)
+    _sweep(s, 120, 0.01)
+    s.tick(T0 + 100)  # the held sweep is published: 120 entries, a large incident
+    assert seen[-1][0]["alerts"] == 120
+    s.on_alert(alert(T0 + 100.5, "ot_pivot", "it_to_ot_write", VPN, PLC, protocol="modbus",
+                     op="write_single_register", op_class="write", dst=PLC))  # fmt: skip
+    s.tick(T0 + 100.9)  # a new phase, but less than a second after the last rebuild: held
+    assert seen[-1][0]["alerts"] == 120
+    s.tick(T0 + 101.0)
+    assert seen[-1][0]["alerts"] == 121 and "impair" in seen[-1][0]["phases"]
