@@ -215,6 +215,7 @@ class Pipeline:
                     next_report = packets
                     self.flows.expire(ts)
                     self.detectors.tick(ts)
+                    self.incidents.tick(ts)  # idle incidents close, held updates are written when due
                     if self._inbox:
                         self.drain()
                 else:

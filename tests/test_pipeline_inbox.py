@@ -1,4 +1,5 @@
-"""Events submitted from another thread reach the logs and the inventory on the pipeline thread."""
+"""Events submitted from another thread reach the logs and the inventory on the pipeline thread; tick frames
+move packet time on an idle link."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ def test_finish_handles_what_is_still_queued(tmp_path: Path) -> None:
     pipeline.finish()
     assert pipeline.stats.events[("mqtt_broker", "client_connected", "notice")] == 1
     assert pipeline.drain() == 0
+
+
+def test_an_idle_link_still_writes_a_held_incident_update(tmp_path: Path) -> None:
+    from tests.incidents.kit import T0, VPN, alert
+
+    def written() -> list[int]:
+        return [json.loads(line)["alerts"] for line in (tmp_path / "incidents.jsonl").read_text().splitlines()]
+
+    pipeline = Pipeline(Config(), tmp_path)
+    for i in range(150):  # a sweep: the later alerts' update is held (the record is large)
+        pipeline.incidents.on_alert(alert(T0 + i / 100, "scan", "port_scan", VPN, f"10.20.9.{i}", key=f"k{i}"))
+    assert written()[-1] < 150
+    pipeline.run([(TICK, T0 + 1000.0, b"", 0)])  # no packet, only the passing of time
+    assert written()[-1] == 150

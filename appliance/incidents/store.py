@@ -9,10 +9,9 @@ that adds no phase, technique or severity and leaves the state is held until the
 size / LOG_RATE seconds of packet time have passed since its last update (a 100 kB record: 50 s), and a large
 incident (LARGE timeline entries or more) is rebuilt at most once per REBUILD_EVERY second whatever changed. What
 is held is published, as one update, by the next alert or tick once due, by a sync at its packet time once due,
-and by a sync without a time (the end of a replay, a stopping sensor) at once. `load` resumes the live incidents of
-the state
-database; `sync` applies the operator actions recorded since and saves the changed incidents (each update batch:
-the end of a replay, the sensor's save interval).
+and by a sync without a time (the end of a replay, a stopping sensor) at once; a live sensor ticks on an idle
+link too. `load` resumes the live incidents of the state database; `sync` applies the operator actions recorded
+since and saves the changed incidents (each update batch: the end of a replay, the sensor's save interval).
 """
 
 from __future__ import annotations
