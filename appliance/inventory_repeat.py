@@ -11,11 +11,12 @@ has seen, provided the sender and receiver still map to the same records (a reco
 meanwhile makes the entry stale: full path).
 
 Only events whose full path is exactly that are remembered: Modbus and BACnet events with no identity in them
-(not an FC43 answer, not a BACnet announcement, a device-object read, a routed, forwarded or network-layer
-message), and MQTT PUBLISHes (the topic is in the key, the payload type too, and its count is redone on a hit),
-sent by an IP that is already an asset. Every other event, and every event of another protocol, takes
-the full path each time. A new step in the full path for Modbus or BACnet must keep this true (or exclude its
-events here): tests/test_inventory_repeat.py compares memo and full path on every event of the test traces.
+(not an FC43 answer, not a BACnet announcement, a device-object read or a ReadPropertyMultiple ACK with a device
+object's properties, a routed, forwarded or network-layer message), and MQTT PUBLISHes (the topic is in the key,
+the payload type too, and its count is redone on a hit), sent by an IP that is already an asset. Every other
+event, and every event of another protocol, takes the full path each time. A new step in the full path for
+Modbus or BACnet must keep this true (or exclude its events here): tests/test_inventory_repeat.py compares memo and
+full path on every event of the test traces.
 """
 
 from __future__ import annotations
@@ -41,10 +42,20 @@ __all__ = ["MAX_ENTRIES", "RepeatMemo"]
 
 MAX_ENTRIES = 1 << 16  # a full memo is emptied and fills again
 _RDI = "read_device_identification"
+_RPM = "read_property_multiple"
 _NOT_DEVICE = "-"  # (not False: a key of device instance 0 would equal it)
+_DEVICE_ENTRIES = "device entries"  # a ReadPropertyMultiple ACK with a device object's properties (never kept)
 _KINDS = frozenset({REQUEST, RESPONSE, EXCEPTION, WEIRD})
 # (sender record, receiver record or None, activity key, sender's BACnet instance, receiver's BACnet instance)
 Entry = tuple[AssetRecord, AssetRecord | None, tuple[str, str], int | None, int | None]
+
+
+def _device_entries(f: dict[str, Any]) -> bool:
+    """True when a ReadPropertyMultiple's property list has a device object's entry (or is not a plain list)."""
+    entries = f.get("properties")
+    if type(entries) is not list:
+        return True
+    return any(type(e) is not dict or e.get("object_type") == "device" for e in entries)
 
 
 class RepeatMemo:
@@ -65,7 +76,12 @@ class RepeatMemo:
             key: tuple[Any, ...] = (protocol, ev.src, ev.dst, ev.op, ev.kind, unit)
         elif protocol == "bacnet":
             # everything `_remember` decides on is in the key: routing, and a device object with its instance
-            dev = f.get("instance_number") if f.get("object_type") == "device" else _NOT_DEVICE
+            if f.get("object_type") == "device":
+                dev = f.get("instance_number")
+            elif ev.op == _RPM and ev.kind == RESPONSE and _device_entries(f):
+                dev = _DEVICE_ENTRIES
+            else:
+                dev = _NOT_DEVICE
             routed = "snet" in f or "dnet" in f
             key = (protocol, ev.src, ev.dst, ev.op, ev.kind, f.get("bvlc_function"), dev, routed)
         elif protocol == "mqtt":
@@ -124,7 +140,9 @@ class RepeatMemo:
             if kind != WEIRD:
                 if is_network_op(op) or op in ANNOUNCE_OPS or op in NO_ROLE_OPS:
                     return
-                if kind == RESPONSE and op in READ_OPS and (op != "read_property" or f.get("object_type") == "device"):
+                if kind == RESPONSE and op in READ_OPS and (
+                    _device_entries(f) if op == _RPM else f.get("object_type") == "device"
+                ):
                     return  # may carry the sender's own device properties
             skey = ("bacnet", inv.op_class("bacnet", op))
         by_ip = self._by_ip

@@ -11,7 +11,7 @@ from appliance.config import Config
 from appliance.inventory import AssetInventory
 from appliance.model import Flow, ProtocolEvent
 from appliance.pipeline import Pipeline, op_class, zone_map
-from protocols.base import EXCEPTION, REQUEST, FlowId
+from protocols.base import EXCEPTION, REQUEST, RESPONSE, FlowId
 from simulators.mixed_capture import write_mixed_capture
 
 TRACES = Path(__file__).parent / "traces"
@@ -107,3 +107,25 @@ def test_a_routed_event_is_not_a_repeat_of_a_plain_one() -> None:
     assert memo.snapshot() == full.snapshot()
     routed = [a for a in memo.snapshot() if a.bacnet_network == 5]
     assert routed and routed[0].events_sent == (("bacnet", "read", 1),)
+
+
+def test_a_multiple_read_ack_with_device_properties_is_never_a_repeat() -> None:
+    # ReadPropertyMultiple ACKs of analog inputs repeat (memo hits); one that carries the device's own
+    # properties goes the full path and its identity is learnt
+    def ack(ts: float, *entries: dict[str, object]) -> ProtocolEvent:
+        flow = FlowId("C1", "10.0.0.1", 47808, "10.0.0.2", 47808, "udp")
+        fields = {"bvlc_function": "Original_Unicast_NPDU", "pdu_type": "COMPLEX_ACK", "invoke_id": 1,
+                  "properties": list(entries)}  # fmt: skip
+        return ProtocolEvent(ts, flow, "bacnet", "read_property_multiple", RESPONSE, False, "10.0.0.2", "10.0.0.1",
+                             fields)  # fmt: skip
+
+    analog = {"object_type": "analog-input", "instance_number": 1, "property": "present-value", "value": "21.5"}
+    vendor = {"object_type": "device", "instance_number": 77, "property": "vendor-name", "value": '"Acme Controls"'}
+    inputs: list[ProtocolEvent | Flow] = [ack(1.0, analog), ack(1.1, analog), ack(1.2, analog), ack(1.3, analog, vendor)]
+    memo, full, hits = _inventories()
+    _feed(memo, inputs)
+    _feed(full, inputs)
+    assert hits[0] == 1  # the third analog ACK (the second was remembered, the sender being an asset by then)
+    assert memo.snapshot() == full.snapshot()
+    device = next(a for a in memo.snapshot() if a.ip == "10.0.0.2")
+    assert device.vendor is not None and device.vendor.value == "Acme Controls"
