@@ -107,8 +107,10 @@ class IncidentStore:
         """An incident changed: its record is rebuilt and published now, or held (see the module's docstring)."""
         iid = inc.incident_id
         built = self._built.get(iid)
+        sig = None
         if inc.live and built is not None:
-            if signature(inc) == self._signed.get(iid):
+            sig = signature(inc)
+            if sig == self._signed.get(iid):
                 due = built + self._wait.get(iid, 0.0)
             else:
                 due = built + (REBUILD_EVERY if len(inc.entries) >= LARGE else 0.0)
@@ -118,7 +120,7 @@ class IncidentStore:
                 return
         self._later.pop(iid, None)
         self._built[iid] = ts
-        self._updated(inc)
+        self._updated(inc, sig)
 
     def flush(self, now: float | None = None) -> None:
         """Publish the held updates that are due at packet time `now` (all of them when `now` is None)."""
@@ -128,7 +130,8 @@ class IncidentStore:
                 self._built[incident_id] = now if now is not None else inc.last_ts
                 self._updated(inc)
 
-    def _updated(self, inc: Incident) -> None:
+    def _updated(self, inc: Incident, sig: Signature | None = None) -> None:
+        """Rebuild, record and publish an incident's record (`sig`: its signature, when the caller has it)."""
         iid = inc.incident_id
         inc.version += 1
         self.updates += 1
@@ -136,7 +139,7 @@ class IncidentStore:
         text = dumps(row)
         if inc.live:
             self._wait[iid] = max(REBUILD_EVERY if len(inc.entries) >= LARGE else 0.0, len(text) / LOG_RATE)
-            self._signed[iid] = signature(inc)
+            self._signed[iid] = sig if sig is not None else signature(inc)
         else:
             self._built.pop(iid, None)
             self._wait.pop(iid, None)
