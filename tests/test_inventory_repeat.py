@@ -121,7 +121,8 @@ def test_a_multiple_read_ack_with_device_properties_is_never_a_repeat() -> None:
 
     analog = {"object_type": "analog-input", "instance_number": 1, "property": "present-value", "value": "21.5"}
     vendor = {"object_type": "device", "instance_number": 77, "property": "vendor-name", "value": '"Acme Controls"'}
-    inputs: list[ProtocolEvent | Flow] = [ack(1.0, analog), ack(1.1, analog), ack(1.2, analog), ack(1.3, analog, vendor)]
+    inputs: list[ProtocolEvent | Flow] = [ack(1.0, analog), ack(1.1, analog), ack(1.2, analog)]
+    inputs.append(ack(1.3, analog, vendor))
     memo, full, hits = _inventories()
     _feed(memo, inputs)
     _feed(full, inputs)
