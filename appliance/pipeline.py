@@ -116,7 +116,7 @@ class Pipeline:
         # incidents: the alerts correlated per actor (owned here; other threads read incidents.snapshot())
         self.incidents = IncidentStore(config.incidents, InventoryLookup(self.inventory))
         if log_dir is not None:
-            self.incidents.subscribe(IncidentLog(log_dir).write)
+            self.incidents.subscribe_text(IncidentLog(log_dir).write_text)
         if sinks is not None:
             self.incidents.subscribe(sinks.publish_incident)
         judging = settings.enabled

@@ -148,9 +148,13 @@ class IncidentLog:
 
     def write(self, row: dict[str, Any]) -> None:
         """Append one record."""
+        self.write_text(dumps(row))
+
+    def write_text(self, text: str) -> None:
+        """Append one record already encoded by `dumps`."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(dumps(row) + "\n")
+            f.write(text + "\n")
         self.rows += 1
 
 

@@ -1,16 +1,16 @@
 """IncidentStore: the owner of the incidents (pipeline thread), and the immutable rows other threads read.
 
 The pipeline hands it every raised alert (`on_alert`) and the passing of packet time (`tick`). Each change to an
-incident bumps its `version`, rebuilds its full record, hands the record to the listeners (incidents.jsonl, alert
-sinks: `subscribe`) and publishes it for readers (`snapshot`, `asset_risk`: safe from any thread; they read
-records swapped in whole, never mutated). Updates are coalesced so that what the listeners get grows with what is
-new, not with the square of an incident's size (every row is the whole record, up to about a megabyte): a change
-that adds no phase, technique or severity and leaves the state is held until the incident's last record
-size / LOG_RATE seconds of packet time have passed since its last update (a 100 kB record: 50 s), and a large
-incident (LARGE timeline entries or more) is rebuilt at most once per REBUILD_EVERY second whatever changed. What
-is held is published, as one update, by the next alert or tick once due, by a sync at its packet time once due,
-and by a sync without a time (the end of a replay, a stopping sensor) at once; a live sensor ticks on an idle
-link too. `load` resumes the live incidents of the state database; `sync` applies the operator actions recorded
+incident bumps its `version`, rebuilds its full record, hands the record to the listeners (alert sinks: `subscribe`;
+incidents.jsonl takes its JSON text: `subscribe_text`) and publishes it for readers (`snapshot`, `asset_risk`: safe
+from any thread; they read records swapped in whole, never mutated). Updates are coalesced so that what the
+listeners get grows with what is new, not with the square of an incident's size (every row is the whole record, up
+to about a megabyte): a change that adds no phase, technique or severity and leaves the state is held until the
+incident's last record size / LOG_RATE seconds of packet time have passed since its last update (a 100 kB record: 50
+s), and a large incident (LARGE timeline entries or more) is rebuilt at most once per REBUILD_EVERY second whatever
+changed. What is held is published, as one update, by the next alert or tick once due, by a sync at its packet time
+once due, and by a sync without a time (the end of a replay, a stopping sensor) at once; a live sensor ticks on an
+idle link too. `load` resumes the live incidents of the state database; `sync` applies the operator actions recorded
 since and saves the changed incidents (each update batch: the end of a replay, the sensor's save interval).
 """
 
@@ -43,6 +43,7 @@ from appliance.incidents.settings import IncidentSettings
 from appliance.store import Store
 
 Listener = Callable[[dict[str, Any]], None]
+TextListener = Callable[[str], None]
 LARGE = 100  # timeline entries from which an incident's record is rebuilt at most every REBUILD_EVERY seconds
 REBUILD_EVERY = 1.0  # seconds of packet time
 LOG_RATE = 2048.0  # record bytes per second of packet time an incident's routine updates may average
@@ -71,6 +72,7 @@ class IncidentStore:
         self.settings = settings or IncidentSettings()
         self.correlator = Correlator(self.settings, lookup or StaticLookup())
         self.listeners: list[Listener] = []
+        self.text_listeners: list[TextListener] = []
         self.updates = 0  # incident updates (rows emitted) by this process
         self.skipped_rows = 0  # stored rows that could not be read back
         self.listener_errors = 0
@@ -89,6 +91,11 @@ class IncidentStore:
     def subscribe(self, listener: Listener) -> None:
         """Call `listener(record)` on every incident update (pipeline thread; exceptions counted, not raised)."""
         self.listeners.append(listener)
+
+    def subscribe_text(self, listener: TextListener) -> None:
+        """Call `listener(json_text)` on every incident update: the record as the store encoded it (persist.dumps),
+        for a listener that would only encode it again (incidents.jsonl)."""
+        self.text_listeners.append(listener)
 
     def on_alert(self, alert: Alert) -> None:
         """Correlate one raised alert."""
@@ -146,13 +153,19 @@ class IncidentStore:
             self._signed.pop(iid, None)
         self._dirty[inc.incident_id] = (row, text)
         self._publish(inc, text)
+        for text_listener in self.text_listeners:
+            self._call(text_listener, text)
         for listener in self.listeners:
-            try:
-                listener(row)
-            except Exception as exc:  # a sink's failure must not stop the pipeline
-                self.listener_errors += 1
-                if self.listener_errors == 1:
-                    print(f"otwatch: incident listener failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self._call(listener, row)
+
+    def _call(self, listener: Callable[[Any], None], arg: object) -> None:
+        """One listener on one update; its failure is counted and reported once, never raised."""
+        try:
+            listener(arg)
+        except Exception as exc:  # a sink's failure must not stop the pipeline
+            self.listener_errors += 1
+            if self.listener_errors == 1:
+                print(f"otwatch: incident listener failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     def _publish(self, inc: Incident, text: str) -> None:
         published = dict(self._published)
